@@ -1,0 +1,244 @@
+"""One columnar feature pipeline: customer rows -> the booster's float32 matrix.
+
+It reproduces, column for column, what the training recipe did with scikit-learn:
+median `SimpleImputer` on the numeric inputs (the nine numerically coded categoricals
+included), each categorical cast to its string form, `DictVectorizer` one-hot in the
+vectorizer's column order, then an imported pipeline's scaling and column selection.
+Input columns are numpy arrays, or `Categorical` codes for text columns; no per-row dicts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A categorical column as integer codes into a list of raw values; -1 is missing."""
+
+    codes: np.ndarray
+    values: Sequence[Any]
+
+    @classmethod
+    def from_values(cls, values: Sequence[Any]) -> Categorical:
+        lookup: dict[Any, int] = {}
+        distinct: list[Any] = []
+        codes = np.empty(len(values), dtype=np.int32)
+        for row, value in enumerate(values):
+            if value is None:
+                codes[row] = -1
+                continue
+            key = (type(value), value)  # keep 1 and "1" apart; canonicalised later
+            code = lookup.get(key)
+            if code is None:
+                code = lookup[key] = len(distinct)
+                distinct.append(value)
+            codes[row] = code
+        return cls(codes, distinct)
+
+    @classmethod
+    def from_numbers(cls, values: np.ndarray) -> Categorical:
+        values = np.asarray(values, dtype=np.float64)
+        missing = np.isnan(values)
+        distinct, codes = np.unique(np.where(missing, 0.0, values), return_inverse=True)
+        codes = codes.astype(np.int32)
+        codes[missing] = -1
+        return cls(codes, distinct.tolist())
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+Column = np.ndarray | Categorical
+
+
+def _finite_float(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
+class Vocabulary:
+    """The learnt categories of one input, matched however the value is spelt.
+
+    `0`, `0.0`, `"0"` and `"0.0"` all find the learnt `"0.0"`; `"-1"` finds `"-1"` of a
+    text column; a missing value becomes the category it had in training.
+    """
+
+    def __init__(self, categories: Sequence[str], missing: Any) -> None:
+        self.categories = list(categories)
+        self.missing = missing
+        self._keys: dict[Any, int] = {}
+        for position, category in enumerate(self.categories):
+            self._keys.setdefault(category, position)
+            number = _finite_float(category)
+            if number is not None:
+                self._keys.setdefault(number, position)
+
+    def index(self, value: Any) -> int:
+        """Position of the value's category, or -1 for a category never seen in training."""
+        if is_missing(value):
+            if is_missing(self.missing):
+                return -1
+            value = self.missing
+        if isinstance(value, str):
+            text = value.strip()
+            if text in self._keys:
+                return self._keys[text]
+            number = _finite_float(text)
+            return self._keys.get(number, -1) if number is not None else -1
+        if isinstance(value, bool):
+            return -1
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            return self._keys.get(float(value), -1)
+        return -1
+
+
+@dataclass
+class Encoded:
+    matrix: np.ndarray  # float32, one row per customer, the booster's columns
+    columns: list[int]  # indices into the pipeline's layout
+    unseen: dict[str, tuple[np.ndarray, list[Any]]] = field(default_factory=dict)
+    nonfinite: dict[str, np.ndarray] = field(default_factory=dict)
+    # What each input became after imputation: numbers, and category positions (-1 unseen).
+    numeric: dict[str, np.ndarray] = field(default_factory=dict)
+    positions: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def warnings_for(self, row: int) -> list[str]:
+        notes = []
+        for name, (rows, values) in self.unseen.items():
+            hits = np.flatnonzero(rows == row)
+            if hits.size:
+                value = values[hits[0]]
+                shown = "missing value" if is_missing(value) else f"category {value!r}"
+                notes.append(f"{name}: unseen {shown}, encoded as all zeros")
+        return notes
+
+    def rejected(self) -> np.ndarray:
+        """Rows that cannot be scored (a non-finite number in an input)."""
+        bad = np.zeros(self.matrix.shape[0], dtype=bool)
+        for mask in self.nonfinite.values():
+            bad |= mask
+        return bad
+
+
+class FeaturePipeline:
+    """Built from preprocessing.json; `encode` turns customer columns into the matrix."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        try:
+            self.imputation: dict[str, float] = {
+                name: float(entry["impute"]) for name, entry in spec["numeric"].items()
+            }
+            self.vocabularies: dict[str, Vocabulary] = {
+                name: Vocabulary(entry["categories"], entry.get("missing"))
+                for name, entry in spec["categorical"].items()
+            }
+            self.layout: list[tuple[str, str | None]] = [
+                (feature, category) for feature, category in spec["columns"]
+            ]
+            selected = spec.get("selected")
+            self.selected: list[int] = (
+                list(range(len(self.layout))) if selected is None else [int(i) for i in selected]
+            )
+            scaling = spec.get("scaling")
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"preprocessing spec is malformed: {error!r}") from None
+        self.scale = self.offset = None
+        self.clip: tuple[float, float] | None = None
+        if scaling is not None:
+            self.scale = np.asarray(scaling["scale"], dtype=np.float64)
+            self.offset = np.asarray(scaling["offset"], dtype=np.float64)
+            if scaling.get("clip") is not None:
+                low, high = scaling["clip"]
+                self.clip = (float(low), float(high))
+            if self.scale.shape != (len(self.selected),) or self.offset.shape != self.scale.shape:
+                raise ValueError("preprocessing spec: scaling must have one entry per selected column")
+        self._category_position: dict[int, int] = {}
+        for index, (feature, category) in enumerate(self.layout):
+            if category is not None:
+                vocabulary = self.vocabularies.get(feature)
+                if vocabulary is None or category not in vocabulary.categories:
+                    raise ValueError(f"preprocessing spec: column {feature}={category} has no vocabulary")
+                self._category_position[index] = vocabulary.categories.index(category)
+            elif feature not in self.imputation:
+                raise ValueError(f"preprocessing spec: numeric column {feature} has no imputation value")
+
+    @property
+    def inputs(self) -> list[str]:
+        return [*self.imputation, *self.vocabularies]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the booster's columns, `feature` or `feature=category`."""
+        return [self.column_name(index) for index in self.selected]
+
+    def column_name(self, index: int) -> str:
+        feature, category = self.layout[index]
+        return feature if category is None else f"{feature}={category}"
+
+    def encode(self, columns: Mapping[str, Column], n_rows: int, *, vectorizer_only: bool = False) -> Encoded:
+        """`vectorizer_only` stops after the one-hot step: DictVectorizer's full matrix."""
+        numeric: dict[str, np.ndarray] = {}
+        nonfinite: dict[str, np.ndarray] = {}
+        for name, fill in self.imputation.items():
+            values = np.array(columns[name], dtype=np.float64) if name in columns else np.full(n_rows, np.nan)
+            values[np.isnan(values)] = fill
+            bad = np.isinf(values)
+            if bad.any():
+                nonfinite[name] = bad
+            numeric[name] = values
+
+        positions: dict[str, np.ndarray] = {}
+        unseen: dict[str, tuple[np.ndarray, list[Any]]] = {}
+        for name, vocabulary in self.vocabularies.items():
+            column = columns.get(name)
+            if column is None:
+                column = Categorical(np.full(n_rows, -1, dtype=np.int32), [])
+            elif not isinstance(column, Categorical):
+                column = (
+                    Categorical.from_numbers(column)
+                    if isinstance(column, np.ndarray) and column.dtype.kind in "fiu"
+                    else Categorical.from_values(list(column))
+                )
+            # Canonicalise each distinct value once; the last slot is the missing value.
+            table = np.array([*map(vocabulary.index, column.values), vocabulary.index(None)], dtype=np.int32)
+            position = table[column.codes]
+            positions[name] = position
+            rows = np.flatnonzero(position < 0)
+            if rows.size:
+                codes = column.codes[rows]
+                unseen[name] = (rows, [None if code < 0 else column.values[code] for code in codes])
+
+        wanted = list(range(len(self.layout))) if vectorizer_only else self.selected
+        matrix = np.empty((n_rows, len(wanted)), dtype=np.float64)
+        for out, index in enumerate(wanted):
+            feature, category = self.layout[index]
+            if category is None:
+                matrix[:, out] = numeric[feature]
+            else:
+                matrix[:, out] = positions[feature] == self._category_position[index]
+        if vectorizer_only:
+            return Encoded(matrix, wanted, unseen, nonfinite, numeric, positions)
+        if self.scale is not None:
+            # MinMaxScaler.transform's own arithmetic, so the result is bit-identical.
+            matrix *= self.scale
+            matrix += self.offset
+            if self.clip is not None:
+                np.clip(matrix, self.clip[0], self.clip[1], out=matrix)
+        return Encoded(matrix.astype(np.float32), wanted, unseen, nonfinite, numeric, positions)

@@ -1,0 +1,153 @@
+"""The model object every entry point scores with: HTTP, S3 batch and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .artifacts import ArtifactError, ModelArtifacts, load_artifacts, resolve_model_uri
+from .features import Column, Encoded, FeaturePipeline
+from .schema import CUSTOMER_ID, STATEMENT_DATE
+
+
+@dataclass
+class Scores:
+    probability: np.ndarray  # float64; NaN where the row was rejected
+    default: np.ndarray  # bool, probability >= threshold
+    encoded: Encoded
+
+
+class Model:
+    """An XGBoost booster with its preprocessing, loaded from a verified model directory."""
+
+    def __init__(self, uri: str, *, cache_dir: str = "/tmp/model-cache", threshold: float | None = None) -> None:
+        self.uri = uri
+        self.cache_dir = cache_dir
+        self._threshold_override = threshold
+        self.artifacts: ModelArtifacts | None = None
+
+    def load(self) -> Model:
+        import xgboost
+
+        artifacts = load_artifacts(resolve_model_uri(self.uri, self.cache_dir))
+        try:
+            pipeline = FeaturePipeline(artifacts.preprocessing)
+        except ValueError as error:
+            raise ArtifactError(f"{artifacts.directory / 'preprocessing.json'}: {error}") from None
+        booster = xgboost.Booster()
+        try:
+            booster.load_model(str(artifacts.booster_path))
+        except xgboost.core.XGBoostError as error:
+            raise ArtifactError(f"cannot load booster {artifacts.booster_path}: {error}") from None
+        if booster.num_features() != len(pipeline.selected):
+            raise ArtifactError(
+                f"{artifacts.booster_path} expects {booster.num_features()} features but "
+                f"preprocessing.json produces {len(pipeline.selected)}"
+            )
+        booster.feature_names = None  # we hand it a plain matrix in the layout's order
+        self.artifacts, self.pipeline, self.booster = artifacts, pipeline, booster
+        return self
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        assert self.artifacts is not None, "call load() first"
+        return self.artifacts.manifest
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", "model"))
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("version", "0"))
+
+    @property
+    def checksum(self) -> str:
+        assert self.artifacts is not None, "call load() first"
+        return self.artifacts.checksum
+
+    @property
+    def threshold(self) -> float:
+        if self._threshold_override is not None:
+            return self._threshold_override
+        return float(self.manifest.get("threshold", 0.5))
+
+    @property
+    def inputs(self) -> list[str]:
+        return self.pipeline.inputs
+
+    def predict(self, columns: Mapping[str, Column], n_rows: int) -> Scores:
+        """Score one row per customer; `columns` maps input names to equal-length columns."""
+        encoded = self.pipeline.encode(columns, n_rows)
+        probability = np.full(n_rows, np.nan)
+        rejected = encoded.rejected()
+        if n_rows:
+            matrix = encoded.matrix
+            if rejected.any():
+                matrix = matrix.copy()
+                matrix[rejected] = 0.0  # scored, then discarded below
+            probability[:] = self.booster.inplace_predict(matrix, validate_features=False)
+            probability[rejected] = np.nan
+        return Scores(probability, probability >= self.threshold, encoded)
+
+    def explain(self, encoded: Encoded, top: int) -> list[list[dict[str, Any]]]:
+        """Per row, the `top` inputs that moved the log-odds most (one-hots folded back)."""
+        import xgboost
+
+        contributions = self.booster.predict(xgboost.DMatrix(encoded.matrix), pred_contribs=True)[:, :-1]
+        features = sorted({self.pipeline.layout[index][0] for index in encoded.columns})
+        folding = np.zeros((len(encoded.columns), len(features)))
+        for out, index in enumerate(encoded.columns):
+            folding[out, features.index(self.pipeline.layout[index][0])] = 1.0
+        per_feature = contributions.astype(np.float64) @ folding
+        reasons = []
+        for row in range(per_feature.shape[0]):
+            order = np.argsort(-np.abs(per_feature[row]), kind="stable")[:top]
+            reasons.append(
+                [
+                    {
+                        "feature": features[k],
+                        "value": self.input_value(encoded, features[k], row),
+                        "contribution": round(float(per_feature[row, k]), 6),
+                    }
+                    for k in order
+                ]
+            )
+        return reasons
+
+    def input_value(self, encoded: Encoded, feature: str, row: int) -> Any:
+        """The value the model used for an input: imputed number or learnt category."""
+        if feature in encoded.numeric:
+            return float(encoded.numeric[feature][row])
+        position = int(encoded.positions[feature][row])
+        return self.pipeline.vocabularies[feature].categories[position] if position >= 0 else None
+
+
+def _statement_key(date: Any) -> tuple[int, Any]:
+    if date is None:
+        return (0, dt.date.min)
+    if isinstance(date, dt.datetime):
+        return (1, date.date())
+    if isinstance(date, dt.date):
+        return (1, date)
+    return (1, dt.date.fromisoformat(str(date)[:10]))
+
+
+def latest_statements(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[Mapping[str, Any]]]:
+    """One record per customer, its latest `S_2` (ties: the later record), in first-seen order."""
+    chosen: dict[str, tuple[tuple[int, Any], int]] = {}
+    for position, record in enumerate(records):
+        key = _statement_key(record.get(STATEMENT_DATE))
+        customer = record[CUSTOMER_ID]
+        if customer not in chosen or key >= chosen[customer][0]:
+            chosen[customer] = (key, position)
+    return list(chosen), [records[position] for _, position in chosen.values()]
+
+
+def columns_from_records(records: Iterable[Mapping[str, Any]], inputs: Iterable[str]) -> dict[str, list[Any]]:
+    records = list(records)
+    return {name: [record.get(name) for record in records] for name in inputs}

@@ -1,0 +1,341 @@
+"""Statement files (Parquet, CSV, CSV.gz) -> one row per customer -> scores -> output file.
+
+Streams the input batch by batch and keeps only each customer's latest statement, so
+memory grows with the number of customers, not with the file. The S3 handler and the
+`score` CLI both call `score_statements` and `write_predictions`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .features import Categorical, Column
+from .schema import CUSTOMER_ID, STATEMENT_DATE
+from .scoring import Model
+
+BATCH_ROWS = 131_072
+SCORE_CHUNK = 131_072
+_ROW = "__row"
+_DATE = "__date"
+
+
+class InputError(ValueError):
+    """The statements file itself is wrong; retrying will not help."""
+
+
+def input_format(name: str) -> str | None:
+    """`parquet`, `csv` or `csv.gz` from a file name or key; None for anything else."""
+    lowered = name.lower()
+    for suffix in ("parquet", "csv.gz", "csv"):
+        if lowered.endswith("." + suffix):
+            return suffix
+    return None
+
+
+@dataclass
+class Customers:
+    """The latest statement of every customer, in order of first appearance."""
+
+    ids: pa.Array
+    columns: dict[str, Column]
+    rows_read: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class ScoredFile:
+    predictions: pa.Table  # customer_ID, prediction, default
+    rows_read: int
+    customers: int
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> customers
+    unseen: dict[str, int] = field(default_factory=dict)  # input -> customers with an unseen category
+    drift_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # what PSI is computed on
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def _batches(source: Any, fmt: str, needed: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
+    if fmt == "parquet":
+        try:
+            parquet = pq.ParquetFile(source)
+        except (pa.ArrowInvalid, OSError) as error:
+            if isinstance(error, pa.ArrowInvalid) or "magic" in str(error).lower():
+                raise InputError(f"not a readable Parquet file: {error}") from None
+            raise
+        names = set(parquet.schema_arrow.names)
+        _require(names, needed)
+        yield from _checked(lambda: parquet.iter_batches(batch_size=BATCH_ROWS, columns=needed))
+        return
+    header = _csv_header(source, fmt)
+    _require(set(header), needed)
+    # Fixed types: inference per block could disagree between blocks of one file.
+    types = {name: pa.float64() if name in numeric else pa.string() for name in needed}
+    reader = _checked_call(
+        lambda: pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(block_size=16 << 20),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=needed,
+                column_types=types,
+                strings_can_be_null=True,
+            ),
+        )
+    )
+    yield from _checked(lambda: reader)
+
+
+def _csv_header(source: Any, fmt: str) -> list[str]:
+    position = source.tell()
+    stream = pa.CompressedInputStream(source, "gzip") if fmt == "csv.gz" else source
+    first = _checked_call(lambda: stream.read(1 << 20))
+    source.seek(position)
+    line = first.split(b"\n", 1)[0].strip().decode("utf-8", errors="replace")
+    if not line:
+        raise InputError("the file is empty: no header row")
+    return [name.strip().strip('"') for name in line.split(",")]
+
+
+def _checked_call(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, EOFError) as error:
+        raise InputError(f"cannot read the file: {error}") from None
+
+
+def _checked(make: Callable[[], Any]) -> Iterator[pa.RecordBatch]:
+    iterator = iter(_checked_call(make))
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, EOFError) as error:
+            raise InputError(f"cannot read the file: {error}") from None
+        yield batch
+
+
+def _require(present: set[str], needed: list[str]) -> None:
+    missing = [name for name in needed if name not in present]
+    if missing:
+        raise InputError(f"missing required columns: {', '.join(missing)}")
+
+
+def _check_types(batch: pa.RecordBatch, numeric: set[str]) -> None:
+    for name, column in zip(batch.schema.names, batch.columns):
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if name in (CUSTOMER_ID,) and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise InputError(f"column {name} has type {column.type}, expected text")
+        if name == STATEMENT_DATE and not (
+            pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_temporal(kind)
+            or pa.types.is_null(kind)
+        ):
+            raise InputError(f"column {name} has type {column.type}, expected a date")
+        if name in numeric and not (
+            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
+            or pa.types.is_decimal(kind) or pa.types.is_boolean(kind)
+        ):
+            raise InputError(f"column {name} has type {column.type}, expected a number")
+
+
+def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int) -> np.ndarray:
+    """`S_2` as sortable int64 seconds; a missing date sorts first."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_null(column.type):
+        return np.full(len(column), np.iinfo(np.int64).min)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        stripped = pc.utf8_trim_whitespace(column)
+        parsed = pc.strptime(pc.utf8_slice_codeunits(stripped, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
+        bad = pc.and_(pc.is_null(parsed), pc.and_(pc.is_valid(stripped), pc.not_equal(stripped, "")))
+        if pc.any(bad).as_py():
+            row = int(pc.index(bad, True).as_py())
+            raise InputError(
+                f"column {STATEMENT_DATE} row {first_row + row}: {stripped[row].as_py()!r} is not a date YYYY-MM-DD"
+            )
+        column = parsed
+    seconds = pc.cast(pc.cast(column, pa.timestamp("s")), pa.int64())
+    return seconds.fill_null(np.iinfo(np.int64).min).to_numpy()
+
+
+def _latest(table: pa.Table) -> pa.Table:
+    """Keep each customer's row with the greatest (date, row number), first-seen order."""
+    ids = table[CUSTOMER_ID].combine_chunks()
+    codes = pc.dictionary_encode(ids).indices.to_numpy()
+    order = np.lexsort((table[_ROW].to_numpy(), table[_DATE].to_numpy(), codes))
+    ordered = codes[order]
+    last = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True))
+    return table.take(order[last])
+
+
+def read_customers(source: Any, fmt: str, numeric: list[str], categorical: list[str]) -> Customers:
+    """Read a statements file and return each customer's latest statement."""
+    inputs = [*numeric, *categorical]
+    needed = [CUSTOMER_ID, STATEMENT_DATE, *inputs]
+    state: pa.Table | None = None
+    pending: list[pa.Table] = []
+    pending_rows = 0
+    rows_read = 0
+    for batch in _batches(source, fmt, needed, set(numeric)):
+        _check_types(batch, set(numeric))
+        ids = batch.column(CUSTOMER_ID)
+        if pa.types.is_dictionary(ids.type):
+            ids = ids.dictionary_decode()
+        empty = pc.or_kleene(pc.is_null(ids), pc.equal(pc.utf8_trim_whitespace(ids), ""))
+        if pc.any(empty).as_py():
+            row = rows_read + int(pc.index(empty.fill_null(True), True).as_py())
+            count = int(pc.sum(empty.fill_null(True)).as_py())
+            raise InputError(f"column {CUSTOMER_ID}: {count} rows have a null or empty ID (first at row {row})")
+        columns = {name: batch.column(name) for name in needed}
+        columns[CUSTOMER_ID] = ids
+        columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), rows_read))
+        columns[_ROW] = pa.array(np.arange(rows_read, rows_read + batch.num_rows, dtype=np.int64))
+        del columns[STATEMENT_DATE]
+        table = _latest(pa.table(columns))
+        rows_read += batch.num_rows
+        pending.append(table)
+        pending_rows += table.num_rows
+        if pending_rows >= max(BATCH_ROWS * 4, state.num_rows if state is not None else 0):
+            state = _latest(pa.concat_tables([t for t in (state, *pending) if t is not None]))
+            pending, pending_rows = [], 0
+    if state is None and not pending:
+        if rows_read == 0:
+            raise InputError("the file has no statement rows")
+    tables = [t for t in (state, *pending) if t is not None]
+    latest = _latest(pa.concat_tables(tables)) if tables else None
+    if latest is None or latest.num_rows == 0:
+        raise InputError("the file has no statement rows")
+    return Customers(
+        ids=latest[CUSTOMER_ID].combine_chunks(),
+        columns={name: _to_column(latest[name], name) for name in inputs},
+        rows_read=rows_read,
+    )
+
+
+def _to_column(column: pa.ChunkedArray, name: str) -> Column:
+    array = column.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        encoded = pc.dictionary_encode(array)
+        codes = encoded.indices.fill_null(-1).to_numpy().astype(np.int32)
+        return Categorical(codes, encoded.dictionary.to_pylist())
+    if pa.types.is_null(array.type):
+        return np.full(len(array), np.nan)
+    if pa.types.is_boolean(array.type):
+        array = pc.cast(array, pa.int8())
+    try:
+        return pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid as error:
+        raise InputError(f"column {name}: {error}") from None
+
+
+# -- scoring ----------------------------------------------------------------------------
+
+
+def score_customers(model: Model, customers: Customers) -> ScoredFile:
+    """Score in chunks so the float32 matrix stays small; drop rows that cannot be scored."""
+    n = len(customers)
+    probability = np.empty(n)
+    default = np.empty(n, dtype=bool)
+    rejected = np.zeros(n, dtype=bool)
+    skipped: dict[str, int] = {}
+    unseen: dict[str, int] = {}
+    drift: dict[str, list[np.ndarray]] = {}
+    for start in range(0, n, SCORE_CHUNK):
+        stop = min(n, start + SCORE_CHUNK)
+        chunk = {name: _slice(column, start, stop) for name, column in customers.columns.items()}
+        scores = model.predict(chunk, stop - start)
+        probability[start:stop] = scores.probability
+        default[start:stop] = scores.default
+        rejected[start:stop] = scores.encoded.rejected()
+        for name, mask in scores.encoded.nonfinite.items():
+            reason = f"non-finite value in {name}"
+            skipped[reason] = skipped.get(reason, 0) + int(mask.sum())
+        for name, (rows, _) in scores.encoded.unseen.items():
+            unseen[name] = unseen.get(name, 0) + int(rows.size)
+        for name, values in (*scores.encoded.numeric.items(), *scores.encoded.positions.items()):
+            drift.setdefault(name, []).append(values)
+    keep = ~rejected
+    predictions = pa.table(
+        {
+            CUSTOMER_ID: customers.ids.filter(pa.array(keep)) if rejected.any() else customers.ids,
+            "prediction": pa.array(probability[keep]),
+            "default": pa.array(default[keep]),
+        }
+    )
+    drift_inputs = {name: np.concatenate(parts)[keep] for name, parts in drift.items()}
+    drift_inputs["score"] = probability[keep]
+    return ScoredFile(predictions, customers.rows_read, int(keep.sum()), skipped, unseen, drift_inputs)
+
+
+def _slice(column: Column, start: int, stop: int) -> Column:
+    if isinstance(column, Categorical):
+        return Categorical(column.codes[start:stop], column.values)
+    return column[start:stop]
+
+
+def score_statements(model: Model, source: Any, fmt: str) -> ScoredFile:
+    pipeline = model.pipeline
+    return score_customers(model, read_customers(source, fmt, list(pipeline.imputation), list(pipeline.vocabularies)))
+
+
+# -- writing ----------------------------------------------------------------------------
+
+
+def prediction_table(scored: ScoredFile, model: Model, output_format: str) -> pa.Table:
+    if output_format == "csv":  # the Kaggle submission format
+        return scored.predictions.select([CUSTOMER_ID, "prediction"])
+    version = pa.array([model.version] * scored.predictions.num_rows, pa.string())
+    return scored.predictions.append_column("model_version", version)
+
+
+def encode_predictions(scored: ScoredFile, model: Model, output_format: str) -> bytes:
+    """The whole output file in memory: written in one PUT, so never half-written."""
+    table = prediction_table(scored, model, output_format)
+    sink = io.BytesIO()
+    if output_format == "csv":
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="none"))
+    else:
+        pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def write_predictions_file(scored: ScoredFile, model: Model, path: str | Path) -> None:
+    """Write next to the target, then rename: a reader never sees a partial file."""
+    path = Path(path)
+    output_format = "csv" if path.suffix.lower() == ".csv" else "parquet"
+    data = encode_predictions(scored, model, output_format)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def timed(call: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    return call(), time.perf_counter() - start
