@@ -163,6 +163,7 @@ def write_model_directory(
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from Lambda's runtime user
     try:
         contents: dict[str, bytes] = {
             PREPROCESSING: _dump(preprocessing),

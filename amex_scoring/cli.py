@@ -1,0 +1,170 @@
+"""`amex-scoring`: synthesise data, train, import a legacy model, score files, serve, invoke."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = os.environ.get("MODEL_URI") or str(Path(__file__).resolve().parent.parent / "model")
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from .synth import write_synthetic
+
+    rows, customers = write_synthetic(
+        args.out, args.customers, statements=args.statements, seed=args.seed, labels_out=args.labels
+    )
+    print(f"wrote {rows} statement rows of {customers} customers to {args.out}"
+          + (f" and labels to {args.labels}" if args.labels else ""))
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .train import describe, train
+
+    for path in (args.data, args.labels):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"file not found: {path}")
+    manifest = train(
+        args.data, args.labels, args.out, seed=args.seed, n_estimators=args.trees, name=args.name,
+        version=args.model_version, threshold=args.threshold, source_note=args.note,
+    )
+    print(describe(manifest))
+    print(f"model written to {args.out}")
+
+
+def _import_legacy(args: argparse.Namespace) -> None:
+    from .legacy import UNPICKLE_WARNING, import_legacy
+
+    print(f"warning: {UNPICKLE_WARNING}", file=sys.stderr)
+    manifest = import_legacy(
+        args.vectorizer, args.imputer, args.model, args.out, name=args.name, version=args.model_version,
+        threshold=args.threshold,
+    )
+    parity = manifest["parity"]
+    print(f"imported {' -> '.join(manifest['source_detail']['steps'])} into {args.out}; parity with the pickles "
+          f"on {parity['customers']} generated customers: max |difference| {parity['max_abs_difference']:.3g}")
+
+
+def _score(args: argparse.Namespace) -> None:
+    import pyarrow as pa
+
+    from lambda_function.scoring import Model
+    from lambda_function.statements import InputError, input_format, score_statements, write_predictions_file
+
+    fmt = input_format(args.input)
+    if fmt is None:
+        raise InputError(f"{args.input}: expected a .parquet, .csv or .csv.gz file")
+    if Path(args.output).suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"{args.output}: the output must end in .csv or .parquet")
+    if not Path(args.input).is_file():
+        raise FileNotFoundError(f"file not found: {args.input}")
+    model = Model(args.model).load()
+    start = time.perf_counter()
+    with pa.OSFile(args.input, "rb") as source:
+        scored = score_statements(model, source, fmt)
+    write_predictions_file(scored, model, args.output)
+    seconds = time.perf_counter() - start
+    skipped = f", skipped {sum(scored.skipped.values())} ({scored.skipped})" if scored.skipped else ""
+    print(f"scored {scored.customers} customers from {scored.rows_read} rows in {seconds:.2f}s "
+          f"with {model.name} {model.version}{skipped} -> {args.output}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    if args.model:
+        os.environ["MODEL_URI"] = args.model
+    from lambda_function.api import app
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+
+
+def _invoke(args: argparse.Namespace) -> None:
+    from .invoke import invoke
+
+    event = json.loads(Path(args.event).read_text())
+    print(json.dumps(invoke(event, args.function), indent=1, default=str))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="amex-scoring", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    synth = commands.add_parser("synth", help="write synthetic AmEx-layout statements (Parquet)")
+    synth.add_argument("--customers", type=int, required=True)
+    synth.add_argument("--statements", type=int, default=13, help="at most this many statements per customer")
+    synth.add_argument("--seed", type=int, required=True)
+    synth.add_argument("--out", required=True, help="FILE.parquet")
+    synth.add_argument("--labels", help="also write FILE.csv with customer_ID,target")
+    synth.set_defaults(run=_synth)
+
+    train = commands.add_parser("train", help="train the XGBoost model and write a model directory")
+    train.add_argument("--data", required=True, help="statements, .parquet or .csv")
+    train.add_argument("--labels", required=True, help="customer_ID,target CSV")
+    train.add_argument("--out", required=True, help="model directory to write")
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--trees", type=int, default=300)
+    train.add_argument("--name", default="amex-default-xgboost")
+    train.add_argument("--model-version", help="default: the creation time")
+    train.add_argument("--threshold", type=float, default=0.5, help="decision threshold for `default`")
+    train.add_argument("--note", default="", help="free text stored in the manifest")
+    train.set_defaults(run=_train)
+
+    legacy = commands.add_parser(
+        "import-legacy", help="convert pickled imputer/vectorizer/pipeline into a model directory",
+        description="Unpickling runs code stored in the files: only import files you trust. "
+        "Accepts a joblib Pipeline of MinMaxScaler/RFE/XGBClassifier steps (any subset) or a bare "
+        "XGBClassifier/Booster, and checks parity with the pickles before writing.",
+    )
+    legacy.add_argument("--vectorizer", required=True, help="DictVectorizer pickle")
+    legacy.add_argument("--imputer", required=True, help="SimpleImputer pickle")
+    legacy.add_argument("--model", required=True, help="joblib Pipeline or XGBClassifier/Booster")
+    legacy.add_argument("--out", required=True, help="model directory to write")
+    legacy.add_argument("--name", default="amex-default-xgboost-legacy")
+    legacy.add_argument("--model-version")
+    legacy.add_argument("--threshold", type=float, default=0.5)
+    legacy.set_defaults(run=_import_legacy)
+
+    score = commands.add_parser("score", help="score a statements file with the Lambda handlers' pipeline")
+    score.add_argument("--model", default=DEFAULT_MODEL, help="model directory or s3://bucket/prefix/")
+    score.add_argument("input", help="statements .parquet, .csv or .csv.gz")
+    score.add_argument("output", help=".csv (customer_ID,prediction) or .parquet (with default, model version)")
+    score.set_defaults(run=_score)
+
+    serve = commands.add_parser("serve", help="run the HTTP API locally under uvicorn")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--model", help="model directory or s3:// URI (default: MODEL_URI or model/)")
+    serve.set_defaults(run=_serve)
+
+    invoke = commands.add_parser("invoke", help="call a Lambda handler with an event file, as the runtime does")
+    invoke.add_argument("--event", required=True, help="event JSON (e.g. events/api-predict.json)")
+    invoke.add_argument("--function", choices=["api", "batch"], help="default: chosen from the event's shape")
+    invoke.set_defaults(run=_invoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # one clear line, not a traceback
+        if os.environ.get("AMEX_SCORING_DEBUG"):
+            raise
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"amex-scoring {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())
