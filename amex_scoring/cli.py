@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 DEFAULT_MODEL = os.environ.get("MODEL_URI") or str(Path(__file__).resolve().parent.parent / "model")
 
@@ -19,8 +18,10 @@ def _synth(args: argparse.Namespace) -> None:
     rows, customers = write_synthetic(
         args.out, args.customers, statements=args.statements, seed=args.seed, labels_out=args.labels
     )
-    print(f"wrote {rows} statement rows of {customers} customers to {args.out}"
-          + (f" and labels to {args.labels}" if args.labels else ""))
+    print(
+        f"wrote {rows} statement rows of {customers} customers to {args.out}"
+        + (f" and labels to {args.labels}" if args.labels else "")
+    )
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -30,8 +31,15 @@ def _train(args: argparse.Namespace) -> None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"file not found: {path}")
     manifest = train(
-        args.data, args.labels, args.out, seed=args.seed, n_estimators=args.trees, name=args.name,
-        version=args.model_version, threshold=args.threshold, source_note=args.note,
+        args.data,
+        args.labels,
+        args.out,
+        seed=args.seed,
+        n_estimators=args.trees,
+        name=args.name,
+        version=args.model_version,
+        threshold=args.threshold,
+        source_note=args.note,
     )
     print(describe(manifest))
     print(f"model written to {args.out}")
@@ -42,12 +50,19 @@ def _import_legacy(args: argparse.Namespace) -> None:
 
     print(f"warning: {UNPICKLE_WARNING}", file=sys.stderr)
     manifest = import_legacy(
-        args.vectorizer, args.imputer, args.model, args.out, name=args.name, version=args.model_version,
+        args.vectorizer,
+        args.imputer,
+        args.model,
+        args.out,
+        name=args.name,
+        version=args.model_version,
         threshold=args.threshold,
     )
     parity = manifest["parity"]
-    print(f"imported {' -> '.join(manifest['source_detail']['steps'])} into {args.out}; parity with the pickles "
-          f"on {parity['customers']} generated customers: max |difference| {parity['max_abs_difference']:.3g}")
+    print(
+        f"imported {' -> '.join(manifest['source_detail']['steps'])} into {args.out}; parity with the pickles "
+        f"on {parity['customers']} generated customers: max |difference| {parity['max_abs_difference']:.3g}"
+    )
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -70,8 +85,10 @@ def _score(args: argparse.Namespace) -> None:
     write_predictions_file(scored, model, args.output)
     seconds = time.perf_counter() - start
     skipped = f", skipped {sum(scored.skipped.values())} ({scored.skipped})" if scored.skipped else ""
-    print(f"scored {scored.customers} customers from {scored.rows_read} rows in {seconds:.2f}s "
-          f"with {model.name} {model.version}{skipped} -> {args.output}")
+    print(
+        f"scored {scored.customers} customers from {scored.rows_read} rows in {seconds:.2f}s "
+        f"with {model.name} {model.version}{skipped} -> {args.output}"
+    )
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -116,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     legacy = commands.add_parser(
-        "import-legacy", help="convert pickled imputer/vectorizer/pipeline into a model directory",
+        "import-legacy",
+        help="convert pickled imputer/vectorizer/pipeline into a model directory",
         description="Unpickling runs code stored in the files: only import files you trust. "
         "Accepts a joblib Pipeline of MinMaxScaler/RFE/XGBClassifier steps (any subset) or a bare "
         "XGBClassifier/Booster, and checks parity with the pickles before writing.",
@@ -162,8 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amex-scoring {args.command}: error: {message}", file=sys.stderr)
         return 1
     return 0
-
-
 
 
 if __name__ == "__main__":

@@ -26,8 +26,7 @@ from .recipe import input_schema, preprocessing_spec, vectorizer_inputs, vectori
 
 PARITY_TOLERANCE = 1e-6
 UNPICKLE_WARNING = (
-    "import-legacy unpickles the given files: unpickling runs code stored in them. "
-    "Only import files you trust."
+    "import-legacy unpickles the given files: unpickling runs code stored in them. Only import files you trust."
 )
 SUPPORTED = "MinMaxScaler, RFE, RFECV, XGBClassifier, xgboost.Booster"
 
@@ -92,7 +91,9 @@ def convert(imputer: Any, vectorizer: Any, model: Any) -> tuple[dict[str, Any], 
         elif isinstance(step, RFE | RFECV):
             support = np.asarray(step.support_, dtype=bool)
             if support.size != len(columns):
-                raise LegacyImportError(f"step {name!r} selects from {support.size} columns but receives {len(columns)}")
+                raise LegacyImportError(
+                    f"step {name!r} selects from {support.size} columns but receives {len(columns)}"
+                )
             columns = [column for column, keep in zip(columns, support, strict=True) if keep]
             if scale is not None:
                 scale, offset = scale[support], offset[support]

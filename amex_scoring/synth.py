@@ -19,8 +19,19 @@ from lambda_function.schema import CATEGORICAL, COLUMNS, CUSTOMER_ID, FEATURES, 
 
 CHUNK_CUSTOMERS = 20_000
 # How a risk of +1 standard deviation moves each signal input (in its own units).
-SIGNAL = {"P_2": -0.18, "D_48": 0.16, "D_55": 0.12, "B_9": 0.10, "D_58": 0.09, "D_75": 0.11,
-          "B_7": 0.10, "B_23": 0.08, "B_16": 0.09, "D_44": 0.07, "B_3": 0.06}
+SIGNAL = {
+    "P_2": -0.18,
+    "D_48": 0.16,
+    "D_55": 0.12,
+    "B_9": 0.10,
+    "D_58": 0.09,
+    "D_75": 0.11,
+    "B_7": 0.10,
+    "B_23": 0.08,
+    "B_16": 0.09,
+    "D_44": 0.07,
+    "B_3": 0.06,
+}
 # Code sets and how each categorical leans with risk (codes, base probabilities, tilt).
 CODES: dict[str, tuple[list, list[float], float]] = {
     "B_30": ([0.0, 1.0, 2.0], [0.83, 0.14, 0.03], 0.5),
@@ -35,8 +46,19 @@ CODES: dict[str, tuple[list, list[float], float]] = {
     "D_63": (["CO", "CR", "CL", "XZ", "XM", "XL"], [0.75, 0.17, 0.08, 0.003, 0.002, 0.001], 0.3),
     "D_64": (["O", "U", "R", "-1"], [0.53, 0.28, 0.15, 0.01], 0.3),
 }
-MISSING_RATE = {"D_66": 0.89, "D_64": 0.04, "D_116": 0.04, "D_117": 0.04, "D_120": 0.04, "D_114": 0.04,
-                "D_68": 0.04, "B_30": 0.001, "B_38": 0.001, "D_126": 0.02, "D_63": 0.0}
+MISSING_RATE = {
+    "D_66": 0.89,
+    "D_64": 0.04,
+    "D_116": 0.04,
+    "D_117": 0.04,
+    "D_120": 0.04,
+    "D_114": 0.04,
+    "D_68": 0.04,
+    "B_30": 0.001,
+    "B_38": 0.001,
+    "D_126": 0.02,
+    "D_63": 0.0,
+}
 
 
 def _column_profiles() -> dict[str, tuple[float, float, float]]:

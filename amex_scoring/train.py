@@ -48,7 +48,11 @@ def amex_metric(y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
     best = np.sort(y_true)[::-1]
     best_gini = weighted_gini(best, np.where(best == 0, 20.0, 1.0))
     normalised = gini / best_gini
-    return {"amex_metric": 0.5 * (normalised + top_four), "normalized_weighted_gini": normalised, "top4_capture": top_four}
+    return {
+        "amex_metric": 0.5 * (normalised + top_four),
+        "normalized_weighted_gini": normalised,
+        "top4_capture": top_four,
+    }
 
 
 def read_statements(path: str | Path, columns: list[str]) -> pd.DataFrame:
@@ -95,8 +99,15 @@ def train(
     x_fit = vectorizer.fit_transform(vectorizer_records(fit, imputer, numeric, categorical))
     x_held_out = vectorizer.transform(vectorizer_records(held_out, imputer, numeric, categorical))
     classifier = xgboost.XGBClassifier(
-        n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate, tree_method="hist",
-        subsample=0.8, colsample_bytree=0.8, random_state=seed, n_jobs=2, eval_metric="auc",
+        n_estimators=n_estimators,
+        max_depth=max_depth,
+        learning_rate=learning_rate,
+        tree_method="hist",
+        subsample=0.8,
+        colsample_bytree=0.8,
+        random_state=seed,
+        n_jobs=2,
+        eval_metric="auc",
     )
     classifier.fit(x_fit, fit["target"].to_numpy())
     expected = classifier.predict_proba(x_held_out)[:, 1]
@@ -128,9 +139,17 @@ def train(
         "created": created.isoformat().replace("+00:00", "Z"),
         "source": "trained",
         "source_detail": {
-            "data": Path(data).name, "labels": Path(labels).name, "seed": seed, "note": source_note,
-            "xgboost": xgboost.__version__, "params": {"n_estimators": n_estimators, "max_depth": max_depth,
-                                                      "learning_rate": learning_rate, "tree_method": "hist"},
+            "data": Path(data).name,
+            "labels": Path(labels).name,
+            "seed": seed,
+            "note": source_note,
+            "xgboost": xgboost.__version__,
+            "params": {
+                "n_estimators": n_estimators,
+                "max_depth": max_depth,
+                "learning_rate": learning_rate,
+                "tree_method": "hist",
+            },
         },
         "inputs": input_schema(spec),
         "threshold": threshold,
@@ -162,4 +181,6 @@ def _reference(pipeline: FeaturePipeline, booster: Any, customers: pd.DataFrame)
 
 
 def describe(manifest: dict[str, Any]) -> str:
-    return json.dumps({"name": manifest["name"], "version": manifest["version"], "metrics": manifest["metrics"]}, indent=1)
+    return json.dumps(
+        {"name": manifest["name"], "version": manifest["version"], "metrics": manifest["metrics"]}, indent=1
+    )

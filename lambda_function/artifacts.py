@@ -131,9 +131,7 @@ def _fetch_from_s3(uri: str, cache_dir: Path) -> Path:
         raise ArtifactError(f"cannot list model at {uri}: {error}") from None
     if MANIFEST not in objects:
         raise ArtifactError(f"model artifact missing: {uri.rstrip('/')}/{MANIFEST}")
-    fingerprint = hashlib.sha256(
-        json.dumps([bucket, prefix, sorted(objects.items())]).encode()
-    ).hexdigest()[:24]
+    fingerprint = hashlib.sha256(json.dumps([bucket, prefix, sorted(objects.items())]).encode()).hexdigest()[:24]
     target = cache_dir / fingerprint
     if (target / MANIFEST).is_file():
         return target

@@ -15,7 +15,11 @@ def numeric_bins(values: np.ndarray, bins: int = 10) -> dict[str, Any]:
     """Decile edges of the training values and the share of training rows in each bin."""
     values = values[np.isfinite(values)]
     edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])) if values.size else np.array([])
-    return {"kind": "numeric", "edges": edges.tolist(), "expected": _shares(np.searchsorted(edges, values, "right"), edges.size + 1)}
+    return {
+        "kind": "numeric",
+        "edges": edges.tolist(),
+        "expected": _shares(np.searchsorted(edges, values, "right"), edges.size + 1),
+    }
 
 
 def category_bins(positions: np.ndarray, categories: int) -> dict[str, Any]:

@@ -149,13 +149,9 @@ class FeaturePipeline:
                 name: Vocabulary(entry["categories"], entry.get("missing"))
                 for name, entry in spec["categorical"].items()
             }
-            self.layout: list[tuple[str, str | None]] = [
-                (feature, category) for feature, category in spec["columns"]
-            ]
+            self.layout: list[tuple[str, str | None]] = [(feature, category) for feature, category in spec["columns"]]
             selected = spec.get("selected")
-            self.selected: list[int] = (
-                list(range(len(self.layout))) if selected is None else [int(i) for i in selected]
-            )
+            self.selected: list[int] = list(range(len(self.layout))) if selected is None else [int(i) for i in selected]
             scaling = spec.get("scaling")
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"preprocessing spec is malformed: {error!r}") from None

@@ -137,20 +137,25 @@ def _require(present: set[str], needed: list[str]) -> None:
 
 
 def _check_types(batch: pa.RecordBatch, numeric: set[str]) -> None:
-    for name, column in zip(batch.schema.names, batch.columns):
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
         kind = column.type
         if pa.types.is_dictionary(kind):
             kind = kind.value_type
         if name in (CUSTOMER_ID,) and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise InputError(f"column {name} has type {column.type}, expected text")
         if name == STATEMENT_DATE and not (
-            pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_temporal(kind)
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_temporal(kind)
             or pa.types.is_null(kind)
         ):
             raise InputError(f"column {name} has type {column.type}, expected a date")
         if name in numeric and not (
-            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
-            or pa.types.is_decimal(kind) or pa.types.is_boolean(kind)
+            pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_null(kind)
+            or pa.types.is_decimal(kind)
+            or pa.types.is_boolean(kind)
         ):
             raise InputError(f"column {name} has type {column.type}, expected a number")
 
@@ -314,7 +319,7 @@ def encode_predictions(scored: ScoredFile, model: Model, output_format: str) -> 
     table = prediction_table(scored, model, output_format)
     sink = io.BytesIO()
     if output_format == "csv":
-        pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="none"))
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
     else:
         pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()

@@ -1,0 +1,409 @@
+"""The HTTP function: FastAPI behind Mangum, for API Gateway REST/HTTP APIs and function URLs.
+
+The model loads once per container, at import (Mangum runs the ASGI lifespan on every
+invocation, so it is switched off). Nothing here imports pyarrow, pandas or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from mangum import Mangum
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+
+from .schema import CATEGORICAL, CUSTOMER_ID, FEATURES, STATEMENT_DATE
+from .scoring import Model, latest_statements
+from .settings import Settings
+from .telemetry import MetricUnit, logger, metrics
+
+MAX_EXPLAIN = 20
+Number = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
+Code = Annotated[
+    Annotated[str, Field(strict=True, max_length=64)]
+    | Annotated[int, Field(strict=True)]
+    | Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    | None,
+    Field(union_mode="left_to_right"),
+]
+
+# Every known statement field is type-checked, used by the model or not; unknown fields
+# are kept aside and reported back as warnings.
+Customer = create_model(
+    "Customer",
+    __config__=ConfigDict(extra="allow", populate_by_name=True),
+    **{CUSTOMER_ID: (Annotated[str, Field(strict=True, min_length=1, max_length=256)], ...)},
+    **{STATEMENT_DATE: (dt.date | None, None)},
+    **{name: (Code if name in CATEGORICAL else Number, None) for name in FEATURES},
+)
+_customers = TypeAdapter(list[Customer])  # type: ignore[valid-type]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+
+
+class Reason(BaseModel):
+    feature: str
+    value: float | str | None
+    contribution: float
+
+
+class Prediction(BaseModel):
+    customer_ID: str
+    probability: float
+    default: bool
+    warnings: list[str]
+    reasons: list[Reason] | None = None
+
+
+class PredictResponse(BaseModel):
+    model: ModelInfo
+    predictions: list[Prediction]
+
+
+class LegacyResponse(BaseModel):
+    creditworthiness: float
+    customer_default: bool
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, error: str, message: str, detail: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.detail = status, error, message, detail
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in location)
+
+
+def _invalid(error: ValidationError, prefix: tuple[Any, ...] = ()) -> RequestError:
+    detail = [
+        {
+            "field": _field(prefix + tuple(item["loc"])),
+            "loc": [*prefix, *item["loc"]],
+            "msg": item["msg"],
+            "type": item["type"],
+        }
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+    first = detail[0]
+    return RequestError(422, "validation_error", f"{first['field']}: {first['msg']}", detail)
+
+
+def _request_id(request: Request) -> str:
+    context = request.scope.get("aws.context")
+    if context is not None and getattr(context, "aws_request_id", None):
+        return str(context.aws_request_id)
+    event = request.scope.get("aws.event") or {}
+    return str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4())
+
+
+def _example(model: Model | None) -> dict[str, Any]:
+    """A typical customer for the docs, from the loaded model's own preprocessing."""
+    customer: dict[str, Any] = {CUSTOMER_ID: "0" * 63 + "1", STATEMENT_DATE: "2018-03-13"}
+    if model is not None:
+        customer.update({name: round(value, 6) for name, value in model.pipeline.imputation.items()})
+        customer.update({name: v.categories[0] for name, v in model.pipeline.vocabularies.items()})
+    return customer
+
+
+def create_app(model: Model | None, settings: Settings, load_error: str | None = None) -> FastAPI:
+    app = FastAPI(
+        title="AmEx default scoring",
+        version=model.version if model else "unavailable",
+        description="Probability that a card customer defaults, from their latest monthly statement. "
+        "Send the statement fields of the AmEx layout; missing fields are imputed as in training.",
+    )
+    example = _example(model)
+    predict_body = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Customer"},
+                        {
+                            "type": "object",
+                            "required": ["customers"],
+                            "properties": {
+                                "customers": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": settings.max_batch,
+                                    "items": {"$ref": "#/components/schemas/Customer"},
+                                }
+                            },
+                        },
+                    ]
+                },
+                "examples": {
+                    "one customer": {"value": example},
+                    "batch": {"value": {"customers": [example, {**example, CUSTOMER_ID: "0" * 63 + "2"}]}},
+                },
+            }
+        },
+    }
+
+    def ready() -> Model:
+        if model is None:
+            raise RequestError(503, "model_unavailable", f"model not loaded: {load_error}")
+        return model
+
+    async def read_customers(request: Request, *, single: bool) -> list[Any]:
+        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise RequestError(
+                415, "unsupported_media_type", f"send Content-Type: application/json, not {content_type!r}"
+            )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_body_bytes:
+            raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={settings.max_body_bytes}")
+        body = await request.body()
+        if len(body) > settings.max_body_bytes:
+            raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={settings.max_body_bytes}")
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError) as error:
+            raise RequestError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
+        if not isinstance(payload, dict):
+            raise RequestError(
+                422,
+                "validation_error",
+                "the body must be a JSON object",
+                [{"field": "", "loc": [], "msg": "must be a JSON object", "type": "dict_type"}],
+            )
+        if single or "customers" not in payload:
+            try:
+                return [Customer.model_validate(payload)]
+            except ValidationError as error:
+                raise _invalid(error) from None
+        items = payload["customers"]
+        if not isinstance(items, list) or not items:
+            raise RequestError(
+                422,
+                "validation_error",
+                "customers: must be a non-empty list of customers",
+                [{"field": "customers", "loc": ["customers"], "msg": "must be a non-empty list", "type": "list_type"}],
+            )
+        if len(items) > settings.max_batch:
+            raise RequestError(413, "batch_too_large", f"{len(items)} customers is over MAX_BATCH={settings.max_batch}")
+        try:
+            return _customers.validate_python(items)
+        except ValidationError as error:
+            raise _invalid(error, ("customers",)) from None
+
+    def score(customers: list[Any], explain: int = 0) -> tuple[Model, list[Prediction]]:
+        active = ready()
+        ids, chosen = latest_statements([vars(customer) for customer in customers])
+        unknown: dict[str, set[str]] = {}
+        for customer in customers:
+            if customer.model_extra:
+                unknown.setdefault(getattr(customer, CUSTOMER_ID), set()).update(customer.model_extra)
+        columns = {name: [record.get(name) for record in chosen] for name in active.inputs}
+        scores = active.predict(columns, len(chosen))
+        reasons = active.explain(scores.encoded, explain) if explain else None
+        predictions = []
+        for row, customer_id in enumerate(ids):
+            warnings = scores.encoded.warnings_for(row)
+            if customer_id in unknown:
+                warnings.append(f"unknown fields ignored: {', '.join(sorted(unknown[customer_id]))}")
+            predictions.append(
+                Prediction(
+                    customer_ID=customer_id,
+                    probability=float(scores.probability[row]),
+                    default=bool(scores.default[row]),
+                    warnings=warnings,
+                    reasons=reasons[row] if reasons is not None else None,
+                )
+            )
+        metrics.add_metric(name="CustomersScored", unit=MetricUnit.Count, value=len(predictions))
+        return active, predictions
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        request_id = _request_id(request)
+        request.state.request_id = request_id
+        start = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:  # a bug, never an input: log it, answer without a stack trace
+            logger.exception("unhandled error", extra={"request_id": request_id, "path": request.url.path})
+            response = JSONResponse(
+                {"error": "internal_error", "message": "internal error", "request_id": request_id}, status_code=500
+            )
+        elapsed = (time.perf_counter() - start) * 1000
+        response.headers["x-request-id"] = request_id
+        metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=round(elapsed, 3))
+        logger.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "latency_ms": round(elapsed, 3),
+            },
+        )
+        return response
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, error: RequestError) -> JSONResponse:
+        metrics.add_metric(name=f"Rejected_{error.error}", unit=MetricUnit.Count, value=1)
+        body: dict[str, Any] = {
+            "error": error.error,
+            "message": error.message,
+            "request_id": getattr(request.state, "request_id", None),
+        }
+        if error.detail is not None:
+            body["detail"] = error.detail
+        return JSONResponse(body, status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def query_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        detail = [
+            {"field": _field(tuple(item["loc"])), "loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+            for item in error.errors()
+        ]
+        return await request_error(
+            request, RequestError(422, "validation_error", f"{detail[0]['field']}: {detail[0]['msg']}", detail)
+        )
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        response_model_exclude_none=True,
+        openapi_extra={"requestBody": predict_body},
+        summary="Score one customer or a batch; the latest statement (S_2) of each customer is scored",
+        responses={
+            400: {"description": "malformed JSON"},
+            413: {"description": "body or batch too large"},
+            415: {"description": "not JSON"},
+            422: {"description": "a field is invalid"},
+        },
+    )
+    async def predict(
+        request: Request,
+        explain: Annotated[int, Query(ge=0, le=MAX_EXPLAIN, description="add the N strongest reasons")] = 0,
+    ) -> PredictResponse:
+        customers = await read_customers(request, single=False)
+        active, predictions = score(customers, explain)
+        return PredictResponse(model=ModelInfo(name=active.name, version=active.version), predictions=predictions)
+
+    @app.post(
+        "/predict",
+        response_model=LegacyResponse,
+        deprecated=True,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Customer"}, "example": example}
+                },
+            }
+        },
+        summary="The original Flask service's contract (one customer); use /v1/predict",
+    )
+    async def legacy_predict(request: Request) -> JSONResponse:
+        customers = await read_customers(request, single=True)
+        _, predictions = score(customers)
+        body = LegacyResponse(creditworthiness=predictions[0].probability, customer_default=predictions[0].default)
+        return JSONResponse(
+            body.model_dump(), headers={"Deprecation": "true", "Link": '</v1/predict>; rel="successor-version"'}
+        )
+
+    @app.get("/health", summary="Liveness and readiness")
+    async def health() -> JSONResponse:
+        if model is None:
+            return JSONResponse({"status": "unavailable", "ready": False, "error": load_error}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "ready": True,
+                "model": {"name": model.name, "version": model.version, "checksum": model.checksum},
+            }
+        )
+
+    @app.get("/v1/model", summary="The model's public description")
+    async def describe() -> dict[str, Any]:
+        active = ready()
+        manifest = active.manifest
+        return {
+            "name": active.name,
+            "version": active.version,
+            "created": manifest.get("created"),
+            "source": manifest.get("source"),
+            "checksum": active.checksum,
+            "threshold": active.threshold,
+            "inputs": {
+                "numeric": list(active.pipeline.imputation),
+                "categorical": {name: v.categories for name, v in active.pipeline.vocabularies.items()},
+            },
+            "metrics": manifest.get("metrics", {}),
+        }
+
+    # Register the Customer schema so the hand-written request bodies can reference it.
+    original_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original_openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Customer"] = Customer.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+class StageRootPath:
+    """Serves the app under an API Gateway stage (`/Prod/docs`) by setting the ASGI root_path."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        event = scope.get("aws.event")
+        if scope["type"] == "http" and event:
+            context = event.get("requestContext") or {}
+            stage = context.get("stage")
+            full_path = context.get("path") or (context.get("http") or {}).get("path") or ""
+            if stage and stage != "$default" and full_path.startswith(f"/{stage}/"):
+                scope["root_path"] = f"/{stage}"
+                if not scope["path"].startswith(f"/{stage}/"):
+                    scope["path"] = f"/{stage}{scope['path']}"
+        await self.app(scope, receive, send)
+
+
+def _load() -> tuple[Model | None, str | None]:
+    try:
+        loaded = Model(
+            SETTINGS.model_uri, cache_dir=SETTINGS.model_cache_dir, threshold=SETTINGS.decision_threshold
+        ).load()
+    except Exception as error:  # reported by /health and every request, not a crash loop
+        logger.exception("model failed to load", extra={"model_uri": SETTINGS.model_uri})
+        return None, str(error)
+    logger.info("model loaded", extra={"model": loaded.name, "version": loaded.version, "checksum": loaded.checksum})
+    return loaded, None
+
+
+SETTINGS = Settings.from_env()
+MODEL, LOAD_ERROR = _load()
+app = create_app(MODEL, SETTINGS, LOAD_ERROR)
+_adapter = Mangum(StageRootPath(app), lifespan="off")
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _adapter(event, context)
