@@ -66,10 +66,14 @@ def _import_legacy(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    import pyarrow as pa
-
     from lambda_function.scoring import Model
-    from lambda_function.statements import InputError, input_format, score_statements, write_predictions_file
+    from lambda_function.statements import (
+        InputError,
+        input_format,
+        local_opener,
+        score_statements,
+        write_predictions_file,
+    )
 
     fmt = input_format(args.input)
     if fmt is None:
@@ -80,8 +84,7 @@ def _score(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"file not found: {args.input}")
     model = Model(args.model).load()
     start = time.perf_counter()
-    with pa.OSFile(args.input, "rb") as source:
-        scored = score_statements(model, source, fmt)
+    scored = score_statements(model, local_opener(args.input, fmt), fmt)
     write_predictions_file(scored, model, args.output)
     seconds = time.perf_counter() - start
     skipped = f", skipped {sum(scored.skipped.values())} ({scored.skipped})" if scored.skipped else ""

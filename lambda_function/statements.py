@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,41 +69,42 @@ class ScoredFile:
 # -- reading ----------------------------------------------------------------------------
 
 
-def _batches(source: Any, fmt: str, needed: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
+Opener = Callable[[], Any]  # returns a fresh pyarrow file: random access for Parquet
+
+
+def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
     if fmt == "parquet":
         try:
-            parquet = pq.ParquetFile(source)
-        except (pa.ArrowInvalid, OSError) as error:
-            if isinstance(error, pa.ArrowInvalid) or "magic" in str(error).lower():
-                raise InputError(f"not a readable Parquet file: {error}") from None
-            raise
-        names = set(parquet.schema_arrow.names)
-        _require(names, needed)
+            parquet = pq.ParquetFile(open_file())
+        except pa.ArrowInvalid as error:
+            raise InputError(f"not a readable Parquet file: {error}") from None
+        _require(set(parquet.schema_arrow.names), needed)
         yield from _checked(lambda: parquet.iter_batches(batch_size=BATCH_ROWS, columns=needed))
         return
-    header = _csv_header(source, fmt)
-    _require(set(header), needed)
+    _require(set(_csv_header(open_file, fmt)), needed)
     # Fixed types: inference per block could disagree between blocks of one file.
     types = {name: pa.float64() if name in numeric else pa.string() for name in needed}
     reader = _checked_call(
         lambda: pacsv.open_csv(
-            source,
+            _csv_stream(open_file, fmt),
             read_options=pacsv.ReadOptions(block_size=16 << 20),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=needed,
-                column_types=types,
-                strings_can_be_null=True,
-            ),
+            convert_options=pacsv.ConvertOptions(include_columns=needed, column_types=types, strings_can_be_null=True),
         )
     )
     yield from _checked(lambda: reader)
 
 
-def _csv_header(source: Any, fmt: str) -> list[str]:
-    position = source.tell()
-    stream = pa.CompressedInputStream(source, "gzip") if fmt == "csv.gz" else source
-    first = _checked_call(lambda: stream.read(1 << 20))
-    source.seek(position)
+def _csv_stream(open_file: Opener, fmt: str) -> Any:
+    stream = open_file()
+    return pa.CompressedInputStream(stream, "gzip") if fmt == "csv.gz" else stream
+
+
+def _csv_header(open_file: Opener, fmt: str) -> list[str]:
+    stream = _csv_stream(open_file, fmt)
+    try:
+        first = _checked_call(lambda: stream.read(1 << 16))
+    finally:
+        stream.close()
     line = first.split(b"\n", 1)[0].strip().decode("utf-8", errors="replace")
     if not line:
         raise InputError("the file is empty: no header row")
@@ -192,15 +192,32 @@ def _latest(table: pa.Table) -> pa.Table:
     return table.take(order[last])
 
 
-def read_customers(source: Any, fmt: str, numeric: list[str], categorical: list[str]) -> Customers:
-    """Read a statements file and return each customer's latest statement."""
+class OutOfTime(Exception):
+    def __init__(self, rows_read: int) -> None:
+        super().__init__(f"stopped after reading {rows_read} rows")
+        self.rows_read = rows_read
+
+
+def read_customers(
+    open_file: Opener,
+    fmt: str,
+    numeric: list[str],
+    categorical: list[str],
+    should_stop: Callable[[], bool] | None = None,
+) -> Customers:
+    """Read a statements file and return each customer's latest statement.
+
+    `should_stop` is asked between batches; when it says so, `OutOfTime` is raised.
+    """
     inputs = [*numeric, *categorical]
     needed = [CUSTOMER_ID, STATEMENT_DATE, *inputs]
     state: pa.Table | None = None
     pending: list[pa.Table] = []
     pending_rows = 0
     rows_read = 0
-    for batch in _batches(source, fmt, needed, set(numeric)):
+    for batch in _batches(open_file, fmt, needed, set(numeric)):
+        if should_stop is not None and should_stop():
+            raise OutOfTime(rows_read)
         _check_types(batch, set(numeric))
         ids = batch.column(CUSTOMER_ID)
         if pa.types.is_dictionary(ids.type):
@@ -299,9 +316,16 @@ def _slice(column: Column, start: int, stop: int) -> Column:
     return column[start:stop]
 
 
-def score_statements(model: Model, source: Any, fmt: str) -> ScoredFile:
+def score_statements(
+    model: Model, open_file: Opener, fmt: str, should_stop: Callable[[], bool] | None = None
+) -> ScoredFile:
     pipeline = model.pipeline
-    return score_customers(model, read_customers(source, fmt, list(pipeline.imputation), list(pipeline.vocabularies)))
+    customers = read_customers(open_file, fmt, list(pipeline.imputation), list(pipeline.vocabularies), should_stop)
+    return score_customers(model, customers)
+
+
+def local_opener(path: str | Path, fmt: str) -> Opener:
+    return lambda: pa.memory_map(str(path)) if fmt == "parquet" else pa.OSFile(str(path), "rb")
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -339,8 +363,3 @@ def write_predictions_file(scored: ScoredFile, model: Model, path: str | Path) -
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-def timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    return call(), time.perf_counter() - start

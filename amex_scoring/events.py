@@ -1,0 +1,174 @@
+"""Writes `events/`: realistic Lambda events for `sam local invoke -e` and the tests.
+
+Regenerate with `make events` after replacing the committed model; the customers are
+synthetic AmEx-layout statements.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pyarrow.parquet as pq
+
+from .synth import write_synthetic
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+BUCKET = f"amex-scoring-data-{ACCOUNT}-{REGION}"
+INPUT_KEY = "incoming/statements 2026-11+été.parquet"  # a space, a plus and non-ASCII
+
+
+def _customers(count: int = 3) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "customers.parquet"
+        write_synthetic(path, count, statements=2, seed=2026)
+        rows = pq.read_table(path).to_pylist()
+    return [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows]
+
+
+def http_api_v2(method: str, path: str, body: Any = None, query: str = "", stage: str = "$default",
+                function_url: bool = False) -> dict[str, Any]:
+    api_id = "a1b2c3d4e5"
+    domain = (f"{api_id}abcdefghijklmnopqrstuvw.lambda-url.{REGION}.on.aws" if function_url
+              else f"{api_id}.execute-api.{REGION}.amazonaws.com")
+    raw_path = path if stage == "$default" else f"/{stage}{path}"
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default" if function_url else f"{method} {path}",
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": {
+            "accept": "application/json",
+            "content-length": "0",
+            "host": domain,
+            "user-agent": "curl/8.5.0",
+            "x-amzn-trace-id": "Root=1-67891233-abcdef012345678912345678",
+            "x-forwarded-for": "198.51.100.7",
+            "x-forwarded-port": "443",
+            "x-forwarded-proto": "https",
+        },
+        "requestContext": {
+            "accountId": "anonymous" if function_url else ACCOUNT,
+            "apiId": api_id,
+            "domainName": domain,
+            "domainPrefix": api_id,
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7",
+                     "userAgent": "curl/8.5.0"},
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "routeKey": "$default" if function_url else f"{method} {path}",
+            "stage": "$default" if function_url else stage,
+            "time": "29/Nov/2026:09:30:00 +0000",
+            "timeEpoch": 1796031000000,
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = dict(part.split("=", 1) for part in query.split("&"))
+    if body is not None:
+        text = body if isinstance(body, str) else json.dumps(body)
+        event["headers"]["content-type"] = "application/json"
+        event["headers"]["content-length"] = str(len(text.encode()))
+        event["body"] = text
+    return event
+
+
+def rest_api_v1(method: str, path: str, body: Any = None, stage: str = "Prod") -> dict[str, Any]:
+    text = None if body is None else json.dumps(body)
+    headers = {"Accept": "application/json", "Host": f"a1b2c3d4e5.execute-api.{REGION}.amazonaws.com",
+               "User-Agent": "python-requests/2.32.3", "X-Forwarded-For": "198.51.100.7",
+               "X-Forwarded-Port": "443", "X-Forwarded-Proto": "https"}
+    if text is not None:
+        headers["Content-Type"] = "application/json"
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {key: [value] for key, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "abc123",
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "extendedRequestId": "c6af9ac6-EXT",
+            "requestTime": "29/Nov/2026:09:30:00 +0000",
+            "path": f"/{stage}{path}",
+            "accountId": ACCOUNT,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": "a1b2c3d4e5",
+            "requestTimeEpoch": 1796031000000,
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "identity": {"sourceIp": "198.51.100.7", "userAgent": "python-requests/2.32.3", "user": None,
+                         "accountId": None, "caller": None, "accessKey": None},
+            "domainName": f"a1b2c3d4e5.execute-api.{REGION}.amazonaws.com",
+            "apiId": "a1b2c3d4e5",
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+def s3_put(key: str, bucket: str = BUCKET, size: int = 1048576) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": "2026-11-29T09:30:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "198.51.100.7"},
+                "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810",
+                                     "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "ScoreFileFunctionS3Event",
+                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                               "arn": f"arn:aws:s3:::{bucket}"},
+                    # S3 sends keys form-encoded: a space as +, a plus as %2B, UTF-8 percent-encoded.
+                    "object": {"key": quote_plus(key, safe="/"), "size": size,
+                               "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0A1B2C3D4E5F678901"},
+                },
+            }
+        ]
+    }
+
+
+def write_events(folder: str | Path = "events") -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    customers = _customers()
+    one = customers[-1]
+    batch = {"customers": customers}  # several statements per customer, as a client would send
+    bad = {**one, "P_2": "high"}
+    events = {
+        "api-predict.json": http_api_v2("POST", "/v1/predict", one),
+        "api-predict-batch.json": rest_api_v1("POST", "/v1/predict", batch),
+        "api-explain.json": http_api_v2("POST", "/v1/predict", one, query="explain=5", function_url=True),
+        "api-legacy-predict.json": rest_api_v1("POST", "/predict", one),
+        "api-health.json": http_api_v2("GET", "/health", stage="prod"),
+        "api-model.json": rest_api_v1("GET", "/v1/model"),
+        "api-docs.json": rest_api_v1("GET", "/docs"),
+        "api-invalid.json": http_api_v2("POST", "/v1/predict", bad),
+        "s3-put.json": s3_put(INPUT_KEY),
+        "s3-put-csv.json": s3_put("incoming/2026/11/statements.csv.gz"),
+        "s3-output-ignored.json": s3_put("scored/statements 2026-11+été.parquet"),
+    }
+    written = []
+    for name, event in events.items():
+        path = folder / name
+        path.write_text(json.dumps(event, indent=1, ensure_ascii=False) + "\n")
+        written.append(path)
+    return written
+
+

@@ -1,0 +1,54 @@
+"""Call a Lambda handler with an event the way the Python runtime does, without Docker.
+
+The handler is imported by the same dotted path the image's CMD names, with a context
+object that has the runtime's attributes and a real deadline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+import uuid
+from typing import Any
+
+HANDLERS = {"api": "lambda_function.api.handler", "batch": "lambda_function.batch.handler"}
+
+
+class LambdaContext:
+    """The attributes and method of the runtime's context object that handlers use."""
+
+    def __init__(self, function: str, timeout_seconds: float, memory_mb: int = 2048) -> None:
+        self.function_name = f"amex-scoring-{function}"
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def function_for(event: dict[str, Any]) -> str:
+    """`batch` for S3 / EventBridge object events, `api` for HTTP events."""
+    records = event.get("Records") or []
+    if any(record.get("eventSource") == "aws:s3" for record in records) or event.get("detail-type") == "Object Created":
+        return "batch"
+    if "requestContext" in event or "httpMethod" in event or "rawPath" in event:
+        return "api"
+    raise ValueError("cannot tell the function from the event: pass --function api or --function batch")
+
+
+def load_handler(function: str) -> Any:
+    module, _, name = HANDLERS[function].rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def invoke(event: dict[str, Any], function: str | None = None, timeout_seconds: float | None = None) -> Any:
+    function = function or function_for(event)
+    default_timeout = 900.0 if function == "batch" else 30.0
+    timeout = timeout_seconds or float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", default_timeout))
+    return load_handler(function)(event, LambdaContext(function, timeout))
