@@ -48,6 +48,9 @@ def _train(args: argparse.Namespace) -> None:
 def _import_legacy(args: argparse.Namespace) -> None:
     from .legacy import UNPICKLE_WARNING, import_legacy
 
+    for path in (args.vectorizer, args.imputer, args.model):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"file not found: {path}")
     print(f"warning: {UNPICKLE_WARNING}", file=sys.stderr)
     manifest = import_legacy(
         args.vectorizer,

@@ -1,0 +1,110 @@
+"""Shared fixtures: the user's legacy pickles, a real S3 endpoint (moto server), data files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED_MODEL = ROOT / "model"
+EVENTS = ROOT / "events"
+LEGACY = Path(os.environ.get("LEGACY_ARTIFACTS_DIR", ROOT.parent / "shared" / "legacy-artifacts"))
+LEGACY_FILES = {
+    "vectorizer": "dict_vectorizer.pkl",
+    "imputer": "imputer.pkl",
+    "model": "XGBoost_2023-11-05_14-54-16.bin",
+}
+# The reference probabilities of the original service (legacy-artifacts/README.md).
+GOOD_CUSTOMER_PROBABILITY = 0.01797023
+BAD_CUSTOMER_PROBABILITY = 0.80989313
+
+# Handlers read their settings at import; keep them quiet and deterministic in tests.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "amex-scoring")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def legacy_dir() -> Path:
+    if not all((LEGACY / name).is_file() for name in LEGACY_FILES.values()):
+        pytest.skip(f"legacy artifacts not found in {LEGACY}")
+    return LEGACY
+
+
+@pytest.fixture(scope="session")
+def legacy_model_dir(legacy_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from amex_scoring.legacy import import_legacy
+
+    out = tmp_path_factory.mktemp("legacy") / "model"
+    import_legacy(*(legacy_dir / LEGACY_FILES[k] for k in ("vectorizer", "imputer", "model")), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def committed_model():
+    from lambda_function.scoring import Model
+
+    return Model(str(COMMITTED_MODEL)).load()
+
+
+@pytest.fixture(scope="session")
+def statements_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 synthetic customers with 1 to 13 statements each, in Kaggle order."""
+    from amex_scoring.synth import write_synthetic
+
+    path = tmp_path_factory.mktemp("data") / "statements.parquet"
+    write_synthetic(path, 300, statements=13, seed=5)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto in server mode: a real HTTP S3 endpoint on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    from lambda_function.s3 import s3_client
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ENDPOINT_URL_S3=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    s3_client.cache_clear()
+    yield endpoint
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    s3_client.cache_clear()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> str:
+    from lambda_function.s3 import s3_client
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3_client().create_bucket(Bucket=name)
+    return name
+
+
+def keys_in(bucket: str) -> list[str]:
+    from lambda_function.s3 import s3_client
+
+    return sorted(item["Key"] for item in s3_client().list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server access logs

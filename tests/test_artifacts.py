@@ -1,0 +1,86 @@
+"""The model directory: verified on load, from disk or from S3, and never unpickled."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import COMMITTED_MODEL, keys_in
+
+from lambda_function.artifacts import ArtifactError, load_artifacts
+from lambda_function.s3 import s3_client
+from lambda_function.scoring import Model
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(COMMITTED_MODEL, target)
+    return target
+
+
+def test_committed_model_loads_and_is_described(committed_model: Model) -> None:
+    manifest = committed_model.manifest
+    assert manifest["format_version"] == 1
+    assert manifest["source"] == "trained"
+    assert set(manifest["files"]) == {"preprocessing.json", "model.ubj", "reference.json"}
+    assert {"auc", "gini", "amex_metric"} <= set(manifest["metrics"])
+    assert len(committed_model.inputs) == 21
+    assert len(committed_model.checksum) == 64
+
+
+@pytest.mark.parametrize("name", ["model.ubj", "preprocessing.json", "reference.json"])
+def test_a_tampered_file_is_named(model_copy: Path, name: str) -> None:
+    with open(model_copy / name, "ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(ArtifactError, match=rf"checksum mismatch for .*{name}"):
+        load_artifacts(model_copy)
+
+
+def test_a_missing_file_is_named(model_copy: Path) -> None:
+    (model_copy / "model.ubj").unlink()
+    with pytest.raises(ArtifactError, match=r"model artifact missing: .*model\.ubj"):
+        Model(str(model_copy)).load()
+
+
+def test_a_corrupt_manifest_is_named(model_copy: Path) -> None:
+    (model_copy / "manifest.json").write_text("{not json")
+    with pytest.raises(ArtifactError, match=r"not valid JSON: .*manifest\.json"):
+        load_artifacts(model_copy)
+
+
+def test_a_booster_that_does_not_fit_the_preprocessing_is_refused(model_copy: Path, tmp_path: Path) -> None:
+    from lambda_function.artifacts import write_model_directory
+
+    artifacts = load_artifacts(model_copy)
+    spec = dict(artifacts.preprocessing, selected=[0, 1, 2])
+    write_model_directory(tmp_path / "bad", artifacts.manifest, spec, (model_copy / "model.ubj").read_bytes())
+    with pytest.raises(ArtifactError, match="expects 56 features but preprocessing.json produces 3"):
+        Model(str(tmp_path / "bad")).load()
+
+
+def test_model_loads_from_s3_once_and_reuses_the_cache(bucket: str, tmp_path: Path) -> None:
+    for path in COMMITTED_MODEL.iterdir():
+        s3_client().upload_file(str(path), bucket, f"models/v1/{path.name}")
+    cache = tmp_path / "cache"
+    first = Model(f"s3://{bucket}/models/v1/", cache_dir=str(cache)).load()
+    assert first.checksum == Model(str(COMMITTED_MODEL)).load().checksum
+    [cached] = [p for p in cache.iterdir() if not p.name.startswith(".")]
+    marker = cached / "model.ubj"
+    stamp = marker.stat().st_mtime_ns
+    Model(f"s3://{bucket}/models/v1", cache_dir=str(cache)).load()  # warm: no download
+    assert marker.stat().st_mtime_ns == stamp
+    # A new upload changes the ETags, and so the cache key.
+    manifest = json.loads((COMMITTED_MODEL / "manifest.json").read_text())
+    manifest["version"] = "2"
+    s3_client().put_object(Bucket=bucket, Key="models/v1/manifest.json", Body=json.dumps(manifest).encode())
+    assert Model(f"s3://{bucket}/models/v1/", cache_dir=str(cache)).load().version == "2"
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2
+
+
+def test_a_missing_s3_model_is_named(bucket: str, tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match=rf"model artifact missing: s3://{bucket}/nothing/manifest.json"):
+        Model(f"s3://{bucket}/nothing/", cache_dir=str(tmp_path)).load()
+    assert keys_in(bucket) == []

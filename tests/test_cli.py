@@ -1,0 +1,129 @@
+"""`amex-scoring`: synth, train, score, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from conftest import COMMITTED_MODEL
+
+from amex_scoring.cli import main
+from amex_scoring.recipe import latest_statement_per_customer
+from lambda_function.schema import COLUMNS
+from lambda_function.scoring import Model
+
+
+def test_synth_is_deterministic_and_in_the_kaggle_layout(tmp_path: Path) -> None:
+    assert main(["synth", "--customers", "60", "--seed", "3", "--out", str(tmp_path / "a.parquet"),
+                 "--labels", str(tmp_path / "a.csv")]) == 0
+    assert main(["synth", "--customers", "60", "--seed", "3", "--out", str(tmp_path / "b.parquet")]) == 0
+    assert main(["synth", "--customers", "60", "--seed", "4", "--out", str(tmp_path / "c.parquet")]) == 0
+    a, b, c = (pq.read_table(tmp_path / f"{n}.parquet") for n in "abc")
+    assert a.equals(b) and not a.equals(c)
+    assert tuple(a.column_names) == COLUMNS and len(COLUMNS) == 190
+    frame = a.to_pandas()
+    assert frame["customer_ID"].str.fullmatch(r"[0-9a-f]{64}").all()
+    counts = frame.groupby("customer_ID").size()
+    assert counts.between(1, 13).all() and counts.max() == 13 and len(counts) == 60
+    assert frame["S_2"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    assert frame["D_64"].isna().any() and set(frame["D_63"].dropna()) <= {"CO", "CR", "CL", "XZ", "XM", "XL"}
+    labels = pd.read_csv(tmp_path / "a.csv")
+    assert list(labels.columns) == ["customer_ID", "target"] and len(labels) == 60
+
+
+def test_train_learns_the_planted_signal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, labels, out = tmp_path / "d.parquet", tmp_path / "l.csv", tmp_path / "model"
+    main(["synth", "--customers", "3000", "--statements", "3", "--seed", "9", "--out", str(data),
+          "--labels", str(labels)])
+    assert main(["train", "--data", str(data), "--labels", str(labels), "--out", str(out), "--trees", "60"]) == 0
+    assert '"auc"' in capsys.readouterr().out
+    model = Model(str(out)).load()
+    metrics = model.manifest["metrics"]
+    assert metrics["auc"] > 0.75 and metrics["gini"] == pytest.approx(2 * metrics["auc"] - 1, abs=1e-5)
+    assert 0 < metrics["amex_metric"] < 1 and metrics["validation_customers"] == 600
+    assert model.artifacts.reference["score"]["kind"] == "numeric"
+
+
+def _expected(statements: Path) -> dict[str, float]:
+    """Latest statement per customer with pandas, then the model: what `score` must write."""
+    model = Model(str(COMMITTED_MODEL)).load()
+    latest = latest_statement_per_customer(pd.read_parquet(statements))
+    columns = {
+        n: latest[n].to_numpy(dtype=np.float64, na_value=np.nan) if latest[n].dtype.kind == "f"
+        else [None if pd.isna(v) else v for v in latest[n]] for n in model.inputs
+    }
+    return dict(zip(latest["customer_ID"], model.predict(columns, len(latest)).probability, strict=True))
+
+
+def test_score_writes_kaggle_csv_and_parquet(statements_file: Path, tmp_path: Path) -> None:
+    assert main(["score", "--model", str(COMMITTED_MODEL), str(statements_file), str(tmp_path / "out.csv")]) == 0
+    assert (tmp_path / "out.csv").read_text().splitlines()[0] == "customer_ID,prediction"
+    csv = pd.read_csv(tmp_path / "out.csv")
+    expected = _expected(statements_file)
+    assert len(csv) == len(expected) == 300
+    np.testing.assert_allclose(csv["prediction"], [expected[c] for c in csv["customer_ID"]], atol=1e-12)
+
+    assert main(["score", str(statements_file), str(tmp_path / "out.parquet")]) == 0
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column_names == ["customer_ID", "prediction", "default", "model_version"]
+    assert set(table["model_version"].to_pylist()) == {"1.0.0-synthetic"}
+    assert table["customer_ID"].to_pylist() == csv["customer_ID"].tolist()
+
+
+def test_csv_and_gzipped_csv_inputs_score_like_parquet(statements_file: Path, tmp_path: Path) -> None:
+    pacsv.write_csv(pq.read_table(statements_file), tmp_path / "in.csv")
+    with open(tmp_path / "in.csv", "rb") as raw, gzip.open(tmp_path / "in.csv.gz", "wb") as packed:
+        shutil.copyfileobj(raw, packed)
+    expected = _expected(statements_file)
+    for name in ("in.csv", "in.csv.gz"):
+        assert main(["score", str(tmp_path / name), str(tmp_path / "out.csv")]) == 0
+        out = pd.read_csv(tmp_path / "out.csv")
+        np.testing.assert_allclose(out["prediction"], [expected[c] for c in out["customer_ID"]], atol=1e-12)
+
+
+def _fails(args: list[str], capsys: pytest.CaptureFixture[str], message: str) -> None:
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_bad_inputs_exit_non_zero_with_one_line_and_no_output(
+    statements_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.csv"
+    _fails(["score", str(tmp_path / "nope.parquet"), str(out)], capsys, "file not found")
+    (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    _fails(["score", str(tmp_path / "corrupt.parquet"), str(out)], capsys, "not a readable Parquet file")
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    _fails(["score", str(tmp_path / "empty.parquet"), str(out)], capsys, "not a readable Parquet file")
+    pq.write_table(pq.read_table(statements_file).drop_columns(["D_48", "B_30"]), tmp_path / "cols.parquet")
+    _fails(["score", str(tmp_path / "cols.parquet"), str(out)], capsys, "missing required columns: D_48, B_30")
+    tampered = tmp_path / "model"
+    shutil.copytree(COMMITTED_MODEL, tampered)
+    (tampered / "preprocessing.json").write_text((tampered / "preprocessing.json").read_text().replace("0", "1", 1))
+    _fails(["score", "--model", str(tampered), str(statements_file), str(out)], capsys, "checksum mismatch")
+    _fails(["score", str(statements_file), str(tmp_path / "out.txt")], capsys, "must end in .csv or .parquet")
+    _fails(["train", "--data", str(tmp_path / "x.parquet"), "--labels", "y.csv", "--out", str(tmp_path / "m")],
+           capsys, "file not found")
+    _fails(["import-legacy", "--vectorizer", "a.pkl", "--imputer", "b.pkl", "--model", "c.bin",
+            "--out", str(tmp_path / "m")], capsys, "file not found")
+    assert not out.exists() and not (tmp_path / "m").exists()
+    assert not list(tmp_path.glob(".out*"))  # no temporary leftovers either
+
+
+def test_console_script_help() -> None:
+    for command in ("synth", "train", "import-legacy", "score", "serve", "invoke"):
+        result = subprocess.run([sys.executable, "-m", "amex_scoring.cli", command, "--help"],
+                                capture_output=True, text=True, check=True)
+        assert "usage: amex-scoring" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "amex_scoring.cli", "import-legacy", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "only import files you trust" in result.stdout.replace("\n", " ")

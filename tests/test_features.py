@@ -1,0 +1,112 @@
+"""The columnar pipeline against scikit-learn's own SimpleImputer + DictVectorizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lambda_function.features import Categorical, FeaturePipeline, Vocabulary
+from lambda_function.scoring import latest_statements
+
+
+def test_numeric_codes_are_found_however_they_are_spelt() -> None:
+    vocabulary = Vocabulary(["-1.0", "0.0", "1.0"], missing=0.0)
+    for value in (0, 0.0, "0", "0.0", " 0.0 ", np.float32(0), np.int64(0)):
+        assert vocabulary.index(value) == 1, value
+    assert vocabulary.index(-1) == 0
+    assert vocabulary.index(None) == 1  # missing -> the training median
+    assert vocabulary.index(float("nan")) == 1
+    assert vocabulary.index(7) == -1
+    assert vocabulary.index(True) == -1  # a boolean is not a category code
+
+
+def test_text_codes_keep_their_spelling() -> None:
+    vocabulary = Vocabulary(["-1", "None", "O", "R", "U"], missing="None")
+    assert vocabulary.index("-1") == 0
+    assert vocabulary.index(-1) == 0
+    assert vocabulary.index(-1.0) == 0
+    assert vocabulary.index(None) == 1  # a missing D_64 is the learnt category "None"
+    assert vocabulary.index("O") == 2
+    assert vocabulary.index("o") == -1
+
+
+def _sklearn_reference(frame: pd.DataFrame, numeric: list[str], categorical: list[str]):
+    """Fit scikit-learn's objects the way the user's recipe does."""
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.impute import SimpleImputer
+
+    from amex_scoring.recipe import vectorizer_records
+
+    imputed = numeric + [c for c in categorical if pd.api.types.is_numeric_dtype(frame[c])]
+    imputer = SimpleImputer(strategy="median").fit(frame[imputed])
+    vectorizer = DictVectorizer(sparse=False).fit(vectorizer_records(frame, imputer, numeric, categorical))
+    return imputer, vectorizer
+
+
+def test_matrix_equals_simple_imputer_and_dict_vectorizer(statements_file) -> None:
+    from amex_scoring.recipe import (
+        CATEGORICAL_INPUTS,
+        NUMERIC_INPUTS,
+        latest_statement_per_customer,
+        preprocessing_spec,
+        vectorizer_records,
+    )
+
+    numeric, categorical = list(NUMERIC_INPUTS), list(CATEGORICAL_INPUTS)
+    frame = latest_statement_per_customer(pd.read_parquet(statements_file))
+    imputer, vectorizer = _sklearn_reference(frame, numeric, categorical)
+    # Score different rows than the ones fitted on, with holes and unseen categories.
+    rng = np.random.default_rng(3)
+    scored = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    for name in numeric + categorical:
+        scored.loc[rng.random(len(scored)) < 0.15, name] = None
+    scored["D_63"] = scored["D_63"].astype(object)
+    scored.loc[:9, "D_63"] = "ZZ"
+    scored.loc[10:19, "B_38"] = 42.0
+    expected = vectorizer.transform(vectorizer_records(scored, imputer, numeric, categorical))
+
+    pipeline = FeaturePipeline(preprocessing_spec(imputer, vectorizer))
+    columns = {
+        name: scored[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        if pd.api.types.is_numeric_dtype(scored[name])
+        else [None if pd.isna(v) else v for v in scored[name]]
+        for name in pipeline.inputs
+    }
+    encoded = pipeline.encode(columns, len(scored), vectorizer_only=True)
+    np.testing.assert_array_equal(encoded.matrix, expected)
+    # Unseen categories encode as all zeros (as DictVectorizer does) and are reported.
+    assert set(encoded.unseen["D_63"][0]) >= set(range(10))  # plus missing D_63: never seen in training
+    assert set(encoded.unseen["B_38"][0]) >= set(range(10, 20))
+    assert "D_63: unseen category 'ZZ', encoded as all zeros" in encoded.warnings_for(0)
+
+
+def test_categorical_columns_from_parquet_codes_and_json_values_agree(committed_model) -> None:
+    pipeline = committed_model.pipeline
+    as_json = {"B_30": [0, "0.0", "1", 2.0, None], "D_64": ["O", None, "-1", "U", "R"]}
+    as_codes = {
+        "B_30": Categorical.from_numbers(np.array([0.0, 0.0, 1.0, 2.0, np.nan])),
+        "D_64": Categorical(np.array([0, -1, 1, 2, 3], dtype=np.int32), ["O", "-1", "U", "R"]),
+    }
+    a = pipeline.encode(as_json, 5)
+    b = pipeline.encode(as_codes, 5)
+    np.testing.assert_array_equal(a.matrix, b.matrix)
+    assert "B_30" not in a.unseen and "D_64" not in a.unseen and "B_30" not in b.unseen
+
+
+def test_latest_statement_wins_whatever_the_order() -> None:
+    records = [
+        {"customer_ID": "b", "S_2": "2018-01-05", "P_2": 1.0},
+        {"customer_ID": "a", "S_2": "2018-03-05", "P_2": 2.0},
+        {"customer_ID": "a", "S_2": "2018-01-05", "P_2": 3.0},
+        {"customer_ID": "b", "S_2": None, "P_2": 4.0},
+        {"customer_ID": "b", "S_2": "2018-01-05", "P_2": 5.0},  # same date: the later record
+    ]
+    ids, chosen = latest_statements(records)
+    assert ids == ["b", "a"]
+    assert [r["P_2"] for r in chosen] == [5.0, 2.0]
+
+
+def test_malformed_spec_is_refused() -> None:
+    with pytest.raises(ValueError, match="no imputation value"):
+        FeaturePipeline({"numeric": {}, "categorical": {}, "columns": [["D_48", None]]})
