@@ -85,18 +85,25 @@ def _field(location: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in location)
 
 
+_FIELDS = {*Customer.model_fields, "customers"}
+
+
 def _invalid(error: ValidationError, prefix: tuple[Any, ...] = ()) -> RequestError:
-    detail = [
-        {
-            "field": _field(prefix + tuple(item["loc"])),
-            "loc": [*prefix, *item["loc"]],
-            "msg": item["msg"],
-            "type": item["type"],
-        }
-        for item in error.errors(include_url=False, include_input=False)
-    ]
-    first = detail[0]
-    return RequestError(422, "validation_error", f"{first['field']}: {first['msg']}", detail)
+    """422 naming each field once; union branch tags (`constrained-str`) are left out of the name."""
+    detail: dict[str, dict[str, Any]] = {}
+    for item in error.errors(include_url=False, include_input=False):
+        location = [*prefix]
+        for part in item["loc"]:
+            if not (isinstance(part, int) or part in _FIELDS):
+                break
+            location.append(part)
+        field = _field(tuple(location))
+        if field in detail:  # several union branches failed: a category code is a number or a string
+            detail[field]["msg"] = "Input should be a number, a string or null"
+            continue
+        detail[field] = {"field": field, "loc": location, "msg": item["msg"], "type": item["type"]}
+    first = next(iter(detail.values()))
+    return RequestError(422, "validation_error", f"{first['field']}: {first['msg']}", list(detail.values()))
 
 
 def _request_id(request: Request) -> str:

@@ -1,0 +1,293 @@
+"""The HTTP function, through Mangum with API Gateway events and over a real socket."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from conftest import (
+    BAD_CUSTOMER_PROBABILITY,
+    EVENTS,
+    GOOD_CUSTOMER_PROBABILITY,
+    ROOT,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mangum import Mangum
+
+from amex_scoring.events import http_api_v2, rest_api_v1
+from amex_scoring.invoke import LambdaContext
+from lambda_function import api
+from lambda_function.scoring import Model
+from lambda_function.settings import Settings
+
+EXPECTED_STATUS = {"api-invalid.json": 422}
+
+
+def call(event: dict[str, Any], handler: Any = None) -> tuple[int, Any, dict[str, str]]:
+    response = (handler or api.handler)(event, LambdaContext("api", 30))
+    body = response["body"]
+    content_type = response["headers"].get("content-type", "")
+    return response["statusCode"], json.loads(body) if "json" in content_type else body, response["headers"]
+
+
+def post(body: Any, path: str = "/v1/predict", query: str = "", handler: Any = None, **headers: str):
+    event = http_api_v2("POST", path, body, query=query)
+    event["headers"].update(headers)
+    return call(event, handler)
+
+
+def handler_for(model: Model, **overrides: Any) -> Mangum:
+    settings = dataclasses.replace(Settings.from_env(), **overrides)
+    return Mangum(api.StageRootPath(api.create_app(model, settings)), lifespan="off")
+
+
+@pytest.fixture(scope="module")
+def customers() -> list[dict[str, Any]]:
+    event = json.loads((EVENTS / "api-predict-batch.json").read_text())
+    return json.loads(event["body"])["customers"]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EVENTS.glob("api-*.json")))
+def test_every_api_event_gets_its_answer(name: str) -> None:
+    status, body, headers = call(json.loads((EVENTS / name).read_text()))
+    assert status == EXPECTED_STATUS.get(name, 200), body
+    assert headers["x-request-id"]
+    if name == "api-invalid.json":
+        assert body["detail"][0]["field"] == "P_2" and body["error"] == "validation_error"
+    if name == "api-docs.json":  # behind the Prod stage, the page must fetch /Prod/openapi.json
+        assert "/Prod/openapi.json" in body
+    if name == "api-explain.json":
+        reasons = body["predictions"][0]["reasons"]
+        assert len(reasons) == 5 and all("=" not in r["feature"] for r in reasons)
+    if name == "api-predict-batch.json":
+        assert len(body["predictions"]) == 3  # six statements of three customers
+
+
+def test_openapi_behind_a_stage_has_the_stage_as_server_and_examples() -> None:
+    status, body, _ = call(rest_api_v1("GET", "/openapi.json"))
+    assert status == 200
+    assert body["servers"] == [{"url": "/Prod"}]
+    examples = body["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    assert set(examples["one customer"]["value"]) >= {"customer_ID", "D_48", "D_63"}
+    assert body["paths"]["/predict"]["post"]["deprecated"] is True
+    assert "P_2" in body["components"]["schemas"]["Customer"]["properties"]
+
+
+def test_http_api_with_a_named_stage_routes_and_serves_docs() -> None:
+    status, body, _ = call(http_api_v2("GET", "/health", stage="prod"))
+    assert status == 200 and body["ready"] is True
+    status, page, _ = call(http_api_v2("GET", "/docs", stage="prod"))
+    assert status == 200 and "/prod/openapi.json" in page
+
+
+def test_health_and_model_description(committed_model: Model) -> None:
+    status, body, _ = call(http_api_v2("GET", "/health"))
+    assert body["model"] == {"name": committed_model.name, "version": committed_model.version,
+                             "checksum": committed_model.checksum}
+    status, body, _ = call(rest_api_v1("GET", "/v1/model"))
+    assert status == 200 and body["threshold"] == 0.5 and body["metrics"]["auc"] > 0.7
+    assert body["inputs"]["categorical"]["D_64"] == ["-1", "None", "O", "R", "U"]
+
+
+def test_legacy_model_gives_the_reference_scores_on_both_routes(legacy_model_dir: Path, legacy_dir: Path) -> None:
+    handler = handler_for(Model(str(legacy_model_dir)).load())
+    for which, expected in (("good", GOOD_CUSTOMER_PROBABILITY), ("bad", BAD_CUSTOMER_PROBABILITY)):
+        customer = json.loads((legacy_dir / f"example_{which}_customer.json").read_text())
+        status, body, _ = post(customer, handler=handler)
+        assert status == 200
+        assert body["predictions"][0]["probability"] == pytest.approx(expected, abs=1e-6)
+        assert body["predictions"][0]["default"] is (expected >= 0.5)
+        status, body, headers = post(customer, "/predict", handler=handler)
+        assert status == 200 and headers["deprecation"] == "true"
+        assert body["creditworthiness"] == pytest.approx(expected, abs=1e-6)
+        assert body["customer_default"] is (expected >= 0.5)
+
+
+def test_api_score_equals_the_score_cli(statements_file: Path, tmp_path: Path) -> None:
+    from amex_scoring.cli import main
+
+    assert main(["score", str(statements_file), str(tmp_path / "out.parquet")]) == 0
+    cli = dict(zip(*pq.read_table(tmp_path / "out.parquet").select(["customer_ID", "prediction"]).to_pydict().values()))
+    rows = pq.read_table(statements_file).slice(0, 200).to_pylist()  # whole statement histories
+    wanted = {r["customer_ID"] for r in rows[:150]}
+    statements = [{k: (None if v != v else v) for k, v in r.items()} for r in rows if r["customer_ID"] in wanted]
+    status, body, _ = post({"customers": statements[::-1]})  # reversed: the latest S_2 still wins
+    assert status == 200
+    assert {p["customer_ID"] for p in body["predictions"]} == wanted
+    for prediction in body["predictions"]:
+        assert prediction["probability"] == pytest.approx(cli[prediction["customer_ID"]], abs=1e-9)
+
+
+def test_categorical_spellings_score_alike(customers: list[dict[str, Any]]) -> None:
+    base = dict(customers[0], B_30=0.0, D_64="-1")
+    scores = set()
+    for b30 in (0, 0.0, "0", "0.0"):
+        for d64 in ("-1", -1):
+            status, body, _ = post(dict(base, B_30=b30, D_64=d64))
+            assert status == 200 and body["predictions"][0]["warnings"] == []
+            scores.add(body["predictions"][0]["probability"])
+    assert len(scores) == 1
+
+
+def test_unseen_categories_and_unknown_fields_are_warned(customers: list[dict[str, Any]]) -> None:
+    status, body, _ = post(dict(customers[0], D_63="QQ", B_38=9, favourite_colour="blue"))
+    assert status == 200
+    assert body["predictions"][0]["warnings"] == [
+        "B_38: unseen category 9, encoded as all zeros",
+        "D_63: unseen category 'QQ', encoded as all zeros",
+        "unknown fields ignored: favourite_colour",
+    ]
+
+
+def test_missing_features_are_imputed(committed_model: Model) -> None:
+    status, body, _ = post({"customer_ID": "only-an-id"})
+    assert status == 200
+    spec = committed_model.pipeline
+    imputed = {name: value for name, value in spec.imputation.items()}
+    imputed.update({name: v.missing for name, v in spec.vocabularies.items()})
+    expected = committed_model.predict({k: [v] for k, v in imputed.items()}, 1).probability[0]
+    assert body["predictions"][0]["probability"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_threshold_override_sets_default(committed_model: Model, customers: list[dict[str, Any]]) -> None:
+    low = handler_for(Model(str(ROOT / "model"), threshold=0.0).load())
+    status, body, _ = post(customers[0], handler=low)
+    assert body["predictions"][0]["default"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "fragment"),
+    [
+        ({"customer_ID": "a", "P_2": "0.5"}, "P_2", "valid number"),
+        ('{"customer_ID": "a", "P_2": NaN}', "P_2", "finite number"),
+        ('{"customer_ID": "a", "D_48": Infinity}', "D_48", "finite number"),
+        ({"customer_ID": "a", "B_30": {"x": 1}}, "B_30", ""),
+        ({"customer_ID": "a", "D_63": ["CO"]}, "D_63", ""),
+        ({"customer_ID": "a", "P_2": True}, "P_2", "valid number"),
+        ({"customer_ID": "a", "S_2": "yesterday"}, "S_2", "date"),
+        ({"P_2": 0.5}, "customer_ID", "required"),
+        ({"customer_ID": ""}, "customer_ID", "at least 1"),
+        ({"customer_ID": 12}, "customer_ID", "valid string"),
+        ({"customers": []}, "customers", "non-empty"),
+        ({"customers": [{"customer_ID": "a"}, {"customer_ID": "b", "R_1": "x"}]}, "customers.1.R_1", "valid number"),
+        ([1, 2], "", "JSON object"),
+    ],
+)
+def test_invalid_bodies_get_422_naming_the_field(body: Any, field: str, fragment: str) -> None:
+    status, answer, _ = post(body)
+    assert status == 422, answer
+    assert answer["detail"][0]["field"] == field
+    assert fragment in answer["detail"][0]["msg"] or fragment in answer["message"]
+
+
+def test_malformed_json_is_400_and_wrong_content_type_is_415() -> None:
+    status, body, _ = post('{"customer_ID": "a",')
+    assert status == 400 and body["error"] == "malformed_json"
+    status, body, _ = post("customer_ID=a", **{"content-type": "application/x-www-form-urlencoded"})
+    assert status == 415 and "application/json" in body["message"]
+
+
+def test_oversized_bodies_and_batches_are_413(committed_model: Model) -> None:
+    small = handler_for(committed_model, max_batch=2, max_body_bytes=2000)
+    status, body, _ = post({"customers": [{"customer_ID": str(i)} for i in range(3)]}, handler=small)
+    assert status == 413 and body["error"] == "batch_too_large"
+    status, body, _ = post({"customer_ID": "a", "padding": "x" * 3000}, handler=small)
+    assert status == 413 and body["error"] == "body_too_large"
+
+
+def test_explain_rejects_out_of_range_values() -> None:
+    status, body, _ = post({"customer_ID": "a"}, query="explain=99")
+    assert status == 422 and body["detail"][0]["field"] == "query.explain"
+
+
+def test_an_unloadable_model_answers_503_not_500(tmp_path: Path) -> None:
+    app = api.create_app(None, Settings.from_env(), load_error="checksum mismatch for model.ubj")
+    handler = Mangum(app, lifespan="off")
+    status, body, _ = call(http_api_v2("GET", "/health"), handler)
+    assert status == 503 and "checksum mismatch" in body["error"]
+    status, body, _ = post({"customer_ID": "a"}, handler=handler)
+    assert status == 503 and body["error"] == "model_unavailable"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+field_names = st.sampled_from(["customer_ID", "S_2", "P_2", "D_48", "B_30", "D_63", "D_64", "B_38", "x"])
+customer_like = st.dictionaries(field_names, json_values, max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.one_of(json_values, customer_like, st.fixed_dictionaries({"customers": st.lists(customer_like,
+                                                                                              max_size=4)}),
+                      st.binary(max_size=40).map(lambda b: b.decode("latin-1"))))
+def test_random_bodies_never_cause_a_500(body: Any) -> None:
+    text = body if isinstance(body, str) else json.dumps(body)
+    status, _, _ = post(text)
+    assert status in (200, 400, 413, 422)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_same_app_over_a_real_socket(customers: list[dict[str, Any]]) -> None:
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.get("/health").json()["ready"] is True
+            over_socket = client.post("/v1/predict", json={"customers": customers}).json()
+            assert client.post("/v1/predict", content=b"{", headers={"content-type": "application/json"}
+                               ).status_code == 400
+            assert client.post("/predict", json=customers[0]).status_code == 200
+        _, in_lambda, _ = post({"customers": customers})
+        assert over_socket["predictions"] == in_lambda["predictions"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_the_api_module_imports_no_pyarrow_pandas_or_sklearn() -> None:
+    """Block them outright: the handler must import and answer without them."""
+    script = """
+import importlib.abc, json, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('pyarrow', 'pandas', 'sklearn'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+from amex_scoring.invoke import LambdaContext
+"""
+    script += f"""
+from lambda_function.api import handler
+event = json.loads(open({str(EVENTS / 'api-predict.json')!r}).read())
+response = handler(event, LambdaContext('api', 30))
+assert response['statusCode'] == 200, response
+print(sorted(m for m in ('pyarrow', 'pandas', 'sklearn') if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
