@@ -34,8 +34,11 @@ def start_s3_server() -> tuple[object, str]:
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(
-        AWS_ENDPOINT_URL_S3=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL_S3=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
     )
     return server, endpoint
 
@@ -69,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"2. uploaded {rows} statement rows of {customers} customers to s3://{bucket}/{key}")
 
     event = s3_put(key, bucket=bucket)
-    print(f"3. invoking the batch handler with an S3 event (key as S3 sends it: "
-          f"{event['Records'][0]['s3']['object']['key']})")
+    print(
+        f"3. invoking the batch handler with an S3 event (key as S3 sends it: "
+        f"{event['Records'][0]['s3']['object']['key']})"
+    )
     result = invoke(event, "batch")["results"][0]
     if result["status"] != "scored":
         print(json.dumps(result, indent=1))
@@ -79,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   summary:     {result['summary']}")
     summary_key = result["summary"].split(f"s3://{bucket}/", 1)[1]
     summary = json.loads(s3.get_object(Bucket=bucket, Key=summary_key)["Body"].read())
-    shown = {k: summary[k] for k in ("rows_read", "customers_scored", "duration_seconds", "score_quantiles",
-                                     "share_default", "threshold")}
+    shown = {
+        k: summary[k]
+        for k in ("rows_read", "customers_scored", "duration_seconds", "score_quantiles", "share_default", "threshold")
+    }
     shown["drift"] = {"max_psi": summary["drift"]["max_psi"], "score_psi": summary["drift"]["psi"]["score"]}
     print("   summary says: " + json.dumps(shown, indent=1).replace("\n", "\n   "))
     output_key = result["output"].split(f"s3://{bucket}/", 1)[1]
@@ -93,11 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     first = table.slice(0, 1).to_pylist()[0]
     statements = pq.read_table(path, filters=[("customer_ID", "=", first["customer_ID"])]).to_pylist()
     folder.cleanup()
-    body = {"customers": [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-                          for row in statements]}
+    body = {
+        "customers": [
+            {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in statements
+        ]
+    }
     response = invoke(http_api_v2("POST", "/v1/predict", body), "api")
-    print(f"4. HTTP handler, POST /v1/predict with that customer's {len(statements)} statements "
-          f"-> {response['statusCode']}")
+    print(
+        f"4. HTTP handler, POST /v1/predict with that customer's {len(statements)} statements "
+        f"-> {response['statusCode']}"
+    )
     print("   " + response["body"])
     prediction = json.loads(response["body"])["predictions"][0]["probability"]
     same = abs(prediction - first["prediction"]) <= 1e-6

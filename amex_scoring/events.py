@@ -31,11 +31,15 @@ def _customers(count: int = 3) -> list[dict[str, Any]]:
     return [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows]
 
 
-def http_api_v2(method: str, path: str, body: Any = None, query: str = "", stage: str = "$default",
-                function_url: bool = False) -> dict[str, Any]:
+def http_api_v2(
+    method: str, path: str, body: Any = None, query: str = "", stage: str = "$default", function_url: bool = False
+) -> dict[str, Any]:
     api_id = "a1b2c3d4e5"
-    domain = (f"{api_id}abcdefghijklmnopqrstuvw.lambda-url.{REGION}.on.aws" if function_url
-              else f"{api_id}.execute-api.{REGION}.amazonaws.com")
+    domain = (
+        f"{api_id}abcdefghijklmnopqrstuvw.lambda-url.{REGION}.on.aws"
+        if function_url
+        else f"{api_id}.execute-api.{REGION}.amazonaws.com"
+    )
     raw_path = path if stage == "$default" else f"/{stage}{path}"
     event: dict[str, Any] = {
         "version": "2.0",
@@ -57,8 +61,13 @@ def http_api_v2(method: str, path: str, body: Any = None, query: str = "", stage
             "apiId": api_id,
             "domainName": domain,
             "domainPrefix": api_id,
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7",
-                     "userAgent": "curl/8.5.0"},
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "198.51.100.7",
+                "userAgent": "curl/8.5.0",
+            },
             "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
             "routeKey": "$default" if function_url else f"{method} {path}",
             "stage": "$default" if function_url else stage,
@@ -79,9 +88,14 @@ def http_api_v2(method: str, path: str, body: Any = None, query: str = "", stage
 
 def rest_api_v1(method: str, path: str, body: Any = None, stage: str = "Prod") -> dict[str, Any]:
     text = None if body is None else json.dumps(body)
-    headers = {"Accept": "application/json", "Host": f"a1b2c3d4e5.execute-api.{REGION}.amazonaws.com",
-               "User-Agent": "python-requests/2.32.3", "X-Forwarded-For": "198.51.100.7",
-               "X-Forwarded-Port": "443", "X-Forwarded-Proto": "https"}
+    headers = {
+        "Accept": "application/json",
+        "Host": f"a1b2c3d4e5.execute-api.{REGION}.amazonaws.com",
+        "User-Agent": "python-requests/2.32.3",
+        "X-Forwarded-For": "198.51.100.7",
+        "X-Forwarded-Port": "443",
+        "X-Forwarded-Proto": "https",
+    }
     if text is not None:
         headers["Content-Type"] = "application/json"
     return {
@@ -107,8 +121,14 @@ def rest_api_v1(method: str, path: str, body: Any = None, stage: str = "Prod") -
             "domainPrefix": "a1b2c3d4e5",
             "requestTimeEpoch": 1796031000000,
             "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-            "identity": {"sourceIp": "198.51.100.7", "userAgent": "python-requests/2.32.3", "user": None,
-                         "accountId": None, "caller": None, "accessKey": None},
+            "identity": {
+                "sourceIp": "198.51.100.7",
+                "userAgent": "python-requests/2.32.3",
+                "user": None,
+                "accountId": None,
+                "caller": None,
+                "accessKey": None,
+            },
             "domainName": f"a1b2c3d4e5.execute-api.{REGION}.amazonaws.com",
             "apiId": "a1b2c3d4e5",
         },
@@ -128,16 +148,25 @@ def s3_put(key: str, bucket: str = BUCKET, size: int = 1048576) -> dict[str, Any
                 "eventName": "ObjectCreated:Put",
                 "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
                 "requestParameters": {"sourceIPAddress": "198.51.100.7"},
-                "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810",
-                                     "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+                "responseElements": {
+                    "x-amz-request-id": "C3D13FE58DE4C810",
+                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
+                },
                 "s3": {
                     "s3SchemaVersion": "1.0",
                     "configurationId": "ScoreFileFunctionS3Event",
-                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                               "arn": f"arn:aws:s3:::{bucket}"},
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
                     # S3 sends keys form-encoded: a space as +, a plus as %2B, UTF-8 percent-encoded.
-                    "object": {"key": quote_plus(key, safe="/"), "size": size,
-                               "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0A1B2C3D4E5F678901"},
+                    "object": {
+                        "key": quote_plus(key, safe="/"),
+                        "size": size,
+                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                        "sequencer": "0A1B2C3D4E5F678901",
+                    },
                 },
             }
         ]
@@ -170,5 +199,3 @@ def write_events(folder: str | Path = "events") -> list[Path]:
         path.write_text(json.dumps(event, indent=1, ensure_ascii=False) + "\n")
         written.append(path)
     return written
-
-

@@ -93,8 +93,11 @@ def test_http_api_with_a_named_stage_routes_and_serves_docs() -> None:
 
 def test_health_and_model_description(committed_model: Model) -> None:
     status, body, _ = call(http_api_v2("GET", "/health"))
-    assert body["model"] == {"name": committed_model.name, "version": committed_model.version,
-                             "checksum": committed_model.checksum}
+    assert body["model"] == {
+        "name": committed_model.name,
+        "version": committed_model.version,
+        "checksum": committed_model.checksum,
+    }
     status, body, _ = call(rest_api_v1("GET", "/v1/model"))
     assert status == 200 and body["threshold"] == 0.5 and body["metrics"]["auc"] > 0.7
     assert body["inputs"]["categorical"]["D_64"] == ["-1", "None", "O", "R", "U"]
@@ -118,7 +121,12 @@ def test_api_score_equals_the_score_cli(statements_file: Path, tmp_path: Path) -
     from amex_scoring.cli import main
 
     assert main(["score", str(statements_file), str(tmp_path / "out.parquet")]) == 0
-    cli = dict(zip(*pq.read_table(tmp_path / "out.parquet").select(["customer_ID", "prediction"]).to_pydict().values()))
+    cli = dict(
+        zip(
+            *pq.read_table(tmp_path / "out.parquet").select(["customer_ID", "prediction"]).to_pydict().values(),
+            strict=True,
+        )
+    )
     rows = pq.read_table(statements_file).slice(0, 200).to_pylist()  # whole statement histories
     wanted = {r["customer_ID"] for r in rows[:150]}
     statements = [{k: (None if v != v else v) for k, v in r.items()} for r in rows if r["customer_ID"] in wanted]
@@ -230,9 +238,14 @@ customer_like = st.dictionaries(field_names, json_values, max_size=6)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(body=st.one_of(json_values, customer_like, st.fixed_dictionaries({"customers": st.lists(customer_like,
-                                                                                              max_size=4)}),
-                      st.binary(max_size=40).map(lambda b: b.decode("latin-1"))))
+@given(
+    body=st.one_of(
+        json_values,
+        customer_like,
+        st.fixed_dictionaries({"customers": st.lists(customer_like, max_size=4)}),
+        st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
+    )
+)
 def test_random_bodies_never_cause_a_500(body: Any) -> None:
     text = body if isinstance(body, str) else json.dumps(body)
     status, _, _ = post(text)
@@ -260,8 +273,10 @@ def test_the_same_app_over_a_real_socket(customers: list[dict[str, Any]]) -> Non
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             assert client.get("/health").json()["ready"] is True
             over_socket = client.post("/v1/predict", json={"customers": customers}).json()
-            assert client.post("/v1/predict", content=b"{", headers={"content-type": "application/json"}
-                               ).status_code == 400
+            assert (
+                client.post("/v1/predict", content=b"{", headers={"content-type": "application/json"}).status_code
+                == 400
+            )
             assert client.post("/predict", json=customers[0]).status_code == 200
         _, in_lambda, _ = post({"customers": customers})
         assert over_socket["predictions"] == in_lambda["predictions"]
@@ -283,7 +298,7 @@ from amex_scoring.invoke import LambdaContext
 """
     script += f"""
 from lambda_function.api import handler
-event = json.loads(open({str(EVENTS / 'api-predict.json')!r}).read())
+event = json.loads(open({str(EVENTS / "api-predict.json")!r}).read())
 response = handler(event, LambdaContext('api', 30))
 assert response['statusCode'] == 200, response
 print(sorted(m for m in ('pyarrow', 'pandas', 'sklearn') if m in sys.modules))

@@ -22,8 +22,22 @@ from lambda_function.scoring import Model
 
 
 def test_synth_is_deterministic_and_in_the_kaggle_layout(tmp_path: Path) -> None:
-    assert main(["synth", "--customers", "60", "--seed", "3", "--out", str(tmp_path / "a.parquet"),
-                 "--labels", str(tmp_path / "a.csv")]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--customers",
+                "60",
+                "--seed",
+                "3",
+                "--out",
+                str(tmp_path / "a.parquet"),
+                "--labels",
+                str(tmp_path / "a.csv"),
+            ]
+        )
+        == 0
+    )
     assert main(["synth", "--customers", "60", "--seed", "3", "--out", str(tmp_path / "b.parquet")]) == 0
     assert main(["synth", "--customers", "60", "--seed", "4", "--out", str(tmp_path / "c.parquet")]) == 0
     a, b, c = (pq.read_table(tmp_path / f"{n}.parquet") for n in "abc")
@@ -41,8 +55,21 @@ def test_synth_is_deterministic_and_in_the_kaggle_layout(tmp_path: Path) -> None
 
 def test_train_learns_the_planted_signal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, labels, out = tmp_path / "d.parquet", tmp_path / "l.csv", tmp_path / "model"
-    main(["synth", "--customers", "3000", "--statements", "3", "--seed", "9", "--out", str(data),
-          "--labels", str(labels)])
+    main(
+        [
+            "synth",
+            "--customers",
+            "3000",
+            "--statements",
+            "3",
+            "--seed",
+            "9",
+            "--out",
+            str(data),
+            "--labels",
+            str(labels),
+        ]
+    )
     assert main(["train", "--data", str(data), "--labels", str(labels), "--out", str(out), "--trees", "60"]) == 0
     assert '"auc"' in capsys.readouterr().out
     model = Model(str(out)).load()
@@ -57,8 +84,10 @@ def _expected(statements: Path) -> dict[str, float]:
     model = Model(str(COMMITTED_MODEL)).load()
     latest = latest_statement_per_customer(pd.read_parquet(statements))
     columns = {
-        n: latest[n].to_numpy(dtype=np.float64, na_value=np.nan) if latest[n].dtype.kind == "f"
-        else [None if pd.isna(v) else v for v in latest[n]] for n in model.inputs
+        n: latest[n].to_numpy(dtype=np.float64, na_value=np.nan)
+        if latest[n].dtype.kind == "f"
+        else [None if pd.isna(v) else v for v in latest[n]]
+        for n in model.inputs
     }
     return dict(zip(latest["customer_ID"], model.predict(columns, len(latest)).probability, strict=True))
 
@@ -111,19 +140,40 @@ def test_bad_inputs_exit_non_zero_with_one_line_and_no_output(
     (tampered / "preprocessing.json").write_text((tampered / "preprocessing.json").read_text().replace("0", "1", 1))
     _fails(["score", "--model", str(tampered), str(statements_file), str(out)], capsys, "checksum mismatch")
     _fails(["score", str(statements_file), str(tmp_path / "out.txt")], capsys, "must end in .csv or .parquet")
-    _fails(["train", "--data", str(tmp_path / "x.parquet"), "--labels", "y.csv", "--out", str(tmp_path / "m")],
-           capsys, "file not found")
-    _fails(["import-legacy", "--vectorizer", "a.pkl", "--imputer", "b.pkl", "--model", "c.bin",
-            "--out", str(tmp_path / "m")], capsys, "file not found")
+    _fails(
+        ["train", "--data", str(tmp_path / "x.parquet"), "--labels", "y.csv", "--out", str(tmp_path / "m")],
+        capsys,
+        "file not found",
+    )
+    _fails(
+        [
+            "import-legacy",
+            "--vectorizer",
+            "a.pkl",
+            "--imputer",
+            "b.pkl",
+            "--model",
+            "c.bin",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        capsys,
+        "file not found",
+    )
     assert not out.exists() and not (tmp_path / "m").exists()
     assert not list(tmp_path.glob(".out*"))  # no temporary leftovers either
 
 
 def test_console_script_help() -> None:
     for command in ("synth", "train", "import-legacy", "score", "serve", "invoke"):
-        result = subprocess.run([sys.executable, "-m", "amex_scoring.cli", command, "--help"],
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "amex_scoring.cli", command, "--help"], capture_output=True, text=True, check=True
+        )
         assert "usage: amex-scoring" in result.stdout
-    result = subprocess.run([sys.executable, "-m", "amex_scoring.cli", "import-legacy", "--help"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "amex_scoring.cli", "import-legacy", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "only import files you trust" in result.stdout.replace("\n", " ")
