@@ -109,7 +109,11 @@ def _s3_reader(bucket: str, key: str, fmt: str) -> Callable[[], Any]:
     path = f"{bucket}/{key}"
 
     def open_file() -> pa.NativeFile:
-        return filesystem.open_input_file(path) if fmt == "parquet" else filesystem.open_input_stream(path)
+        return (
+            filesystem.open_input_file(path)
+            if fmt == "parquet"
+            else filesystem.open_input_stream(path, compression=None)
+        )
 
     return open_file
 
@@ -136,6 +140,7 @@ class BatchScorer:
         reason = skip_reason(obj, settings)
         if reason is not None:
             logger.info("skipping object", extra={"bucket": obj.bucket, "key": obj.key, "reason": reason})
+            metrics.add_metric(name="ObjectsSkipped", unit=MetricUnit.Count, value=1)
             return {"bucket": obj.bucket, "key": obj.key, "status": "skipped", "reason": reason}
         out_bucket = settings.output_bucket or obj.bucket
         keys = output_keys(obj.key, settings)

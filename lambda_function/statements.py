@@ -74,10 +74,8 @@ Opener = Callable[[], Any]  # returns a fresh pyarrow file: random access for Pa
 
 def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
     if fmt == "parquet":
-        try:
-            parquet = pq.ParquetFile(open_file())
-        except pa.ArrowInvalid as error:
-            raise InputError(f"not a readable Parquet file: {error}") from None
+        source = open_file()  # a failure to open is the storage's, and raises
+        parquet = _checked_call(lambda: pq.ParquetFile(source), "not a readable Parquet file")
         _require(set(parquet.schema_arrow.names), needed)
         yield from _checked(lambda: parquet.iter_batches(batch_size=BATCH_ROWS, columns=needed))
         return
@@ -111,11 +109,21 @@ def _csv_header(open_file: Opener, fmt: str) -> list[str]:
     return [name.strip().strip('"') for name in line.split(",")]
 
 
-def _checked_call(call: Callable[[], Any]) -> Any:
+_DECODING_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, EOFError, OSError)
+
+
+def _is_storage_error(error: Exception) -> bool:
+    """pyarrow raises OSError both for corrupt bytes and for S3 trouble; only the latter is transient."""
+    return isinstance(error, OSError) and not isinstance(error, pa.ArrowInvalid) and "AWS Error" in str(error)
+
+
+def _checked_call(call: Callable[[], Any], what: str = "cannot read the file") -> Any:
     try:
         return call()
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, EOFError) as error:
-        raise InputError(f"cannot read the file: {error}") from None
+    except _DECODING_ERRORS as error:
+        if _is_storage_error(error):
+            raise
+        raise InputError(f"{what}: {error}") from None
 
 
 def _checked(make: Callable[[], Any]) -> Iterator[pa.RecordBatch]:
@@ -125,7 +133,9 @@ def _checked(make: Callable[[], Any]) -> Iterator[pa.RecordBatch]:
             batch = next(iterator)
         except StopIteration:
             return
-        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, EOFError) as error:
+        except _DECODING_ERRORS as error:
+            if _is_storage_error(error):
+                raise
             raise InputError(f"cannot read the file: {error}") from None
         yield batch
 
