@@ -92,7 +92,9 @@ def test_shuffled_statements_in_many_row_groups_score_the_same(bucket: str, stat
     assert predictions(bucket, "scored/shuffled.parquet") == cli_scores
 
 
-@pytest.mark.parametrize("key", ["incoming/my file.parquet", "incoming/a+b=c.parquet", "incoming/été/relevés 11.parquet"])
+@pytest.mark.parametrize(
+    "key", ["incoming/my file.parquet", "incoming/a+b=c.parquet", "incoming/été/relevés 11.parquet"]
+)
 def test_keys_that_need_decoding(bucket: str, statements_file: Path, key: str) -> None:
     upload(bucket, key, statements_file)
     result = invoke(bucket, key)  # the event carries the key form-encoded, as S3 sends it
@@ -157,8 +159,16 @@ def test_a_second_delivery_overwrites_with_the_same_bytes(bucket: str, statement
     assert keys_in(bucket) == ["incoming/twice.parquet", "scored/twice.parquet", "scored/twice.summary.json"]
 
 
-@pytest.mark.parametrize("key", ["scored/march.parquet", "errors/x.parquet", "other/march.parquet",
-                                 "incoming/notes.txt", "incoming/march.parquet.tmp"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "scored/march.parquet",
+        "errors/x.parquet",
+        "other/march.parquet",
+        "incoming/notes.txt",
+        "incoming/march.parquet.tmp",
+    ],
+)
 def test_keys_outside_the_input_are_ignored(bucket: str, statements_file: Path, key: str) -> None:
     upload(bucket, key, statements_file)
     result = invoke(bucket, key)
@@ -210,8 +220,12 @@ def test_a_deleted_object_is_reported_not_retried(bucket: str) -> None:
 
 def test_eventbridge_object_created_events_work_too(bucket: str, statements_file: Path) -> None:
     upload(bucket, "incoming/eb file.parquet", statements_file)
-    event = {"version": "0", "detail-type": "Object Created", "source": "aws.s3",
-             "detail": {"bucket": {"name": bucket}, "object": {"key": "incoming/eb file.parquet", "size": 1}}}
+    event = {
+        "version": "0",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": "incoming/eb file.parquet", "size": 1}},
+    }
     [result] = batch.handler(event, LambdaContext("batch", 900))["results"]
     assert result["status"] == "scored"
 
