@@ -10,10 +10,12 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements/dev.txt pyproject.toml
+$(STAMP): requirements/dev.txt requirements/sam.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	test -x $(VENV)/sam/bin/python || $(PYTHON) -m venv $(VENV)/sam
+	$(VENV)/sam/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/sam.txt
 	touch $(STAMP)
 
 demo: install
@@ -41,10 +43,12 @@ events: install
 
 # Regenerate the pinned, hashed requirement files from pyproject.toml.
 lock: install
-	$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.12 \
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 \
 		--custom-compile-command "make lock" -q -o requirements/runtime.txt
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 \
 		--custom-compile-command "make lock" -q -o requirements/dev.txt
+	$(BIN)/uv pip compile requirements/sam.in --generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command "make lock" -q -o requirements/sam.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

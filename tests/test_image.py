@@ -1,0 +1,167 @@
+"""The container image's contents, proven without Docker.
+
+The runtime lock is installed into an empty folder exactly as the Dockerfile does, the two
+folders the Dockerfile copies are added, and both handlers run from there, through the
+image's CMD import paths, in an isolated interpreter that sees nothing else.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import EVENTS, ROOT, keys_in
+
+from amex_scoring.events import s3_put
+from lambda_function.s3 import s3_client
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+TEMPLATE = (ROOT / "template.yaml").read_text()
+BOOTSTRAP = """
+import importlib, json, sys, time
+task, deps, handler_path, *events = sys.argv[1:]
+sys.path[:0] = [task, deps]  # /var/task: the code, the model and the pip --target folder
+module_name, name = handler_path.rsplit(".", 1)
+handler = getattr(importlib.import_module(module_name), name)
+
+class Context:
+    function_name = "image-test"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:image-test"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    def get_remaining_time_in_millis(self):
+        return 600000
+
+results = [handler(json.load(open(event)), Context()) for event in events]
+print("RESULT:" + json.dumps({
+    "results": results,
+    "module_file": sys.modules[module_name].__file__,
+    "path": sys.path,
+    "heavy": sorted(m for m in ("pandas", "sklearn", "pytest", "moto") if m in sys.modules),
+}))
+"""
+
+
+def _lambda_python() -> str:
+    """Python 3.12 as in the Lambda base image, where this machine has it."""
+    candidates = [
+        shutil.which("python3.12"),
+        *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
+        "/usr/bin/python3.12",
+        "/usr/local/bin/python3.12",
+    ]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] >= (3, 12))"], capture_output=True, text=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "True":
+            return candidate
+    return sys.executable
+
+
+def test_dockerfile_installs_the_runtime_lock_and_copies_two_folders() -> None:
+    assert "FROM public.ecr.aws/lambda/python:3.12" in DOCKERFILE
+    assert re.search(
+        r"pip install --no-cache-dir --require-hashes --only-binary=:all: \\\s+-r /tmp/requirements.txt "
+        r'--target "\$\{LAMBDA_TASK_ROOT\}"',
+        DOCKERFILE,
+    )
+    copies = re.findall(r"^COPY (\S+) ", DOCKERFILE, re.MULTILINE)
+    assert copies == ["requirements/runtime.txt", "lambda_function/", "model/"]
+    runtime = (ROOT / "requirements" / "runtime.txt").read_text()
+    for banned in ("scikit-learn", "pandas", "pytest", "moto", "\nxgboost=="):
+        assert banned not in runtime, banned
+    assert "\nxgboost-cpu==" in runtime
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+    python = _lambda_python()
+    lock = ROOT / "requirements" / "runtime.txt"
+    version = subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout
+    key = hashlib.sha256(lock.read_bytes() + version.encode()).hexdigest()[:16]
+    deps = ROOT / ".venv" / "image-deps" / key  # cached: the same lock installs the same files
+    if not (deps / ".complete").exists():
+        shutil.rmtree(deps, ignore_errors=True)
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-cache-dir",
+                "--require-hashes",
+                "--only-binary=:all:",
+                "-r",
+                str(lock),
+                "--target",
+                str(deps),
+            ],
+            check=True,
+        )
+        (deps / ".complete").touch()
+    task = tmp_path_factory.mktemp("var-task")
+    for folder in ("lambda_function", "model"):
+        shutil.copytree(ROOT / folder, task / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([python, "-m", "compileall", "-q", str(task)], check=True)
+    return python, task, deps
+
+
+def _run(image_folder: tuple[str, Path, Path], handler: str, events: list[Path], env: dict | None = None) -> dict:
+    python, task, deps = image_folder
+    result = subprocess.run(
+        [python, "-I", "-S", "-c", BOOTSTRAP, str(task), str(deps), handler, *map(str, events)],
+        capture_output=True,
+        text=True,
+        cwd=task,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("RESULT:")]
+    return json.loads(line.removeprefix("RESULT:"))
+
+
+def _cmd() -> str:
+    return json.loads(re.search(r"^CMD (.+)$", DOCKERFILE, re.MULTILINE).group(1))[0]
+
+
+def test_http_handler_runs_from_the_image_folder(image_folder) -> None:
+    events = sorted(EVENTS.glob("api-*.json"))
+    output = _run(image_folder, _cmd(), events)
+    _, task, deps = image_folder
+    assert output["module_file"].startswith(str(task))
+    assert not any("site-packages" in entry for entry in output["path"])  # nothing but the folder and stdlib
+    assert output["heavy"] == []
+    statuses = {event.name: result["statusCode"] for event, result in zip(events, output["results"], strict=True)}
+    assert statuses.pop("api-invalid.json") == 422
+    assert set(statuses.values()) == {200}
+
+
+def test_batch_handler_runs_from_the_image_folder(
+    image_folder, bucket: str, statements_file: Path, tmp_path: Path
+) -> None:
+    import os
+
+    [command] = re.findall(r'Command: \["([\w.]+)"\]', TEMPLATE)
+    s3_client().upload_file(str(statements_file), bucket, "incoming/image test.parquet")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(s3_put("incoming/image test.parquet", bucket=bucket)))
+    output = _run(image_folder, command, [event], env=dict(os.environ))
+    [result] = output["results"][0]["results"]
+    assert result["status"] == "scored" and result["customers"] == 300
+    assert keys_in(bucket) == [
+        "incoming/image test.parquet",
+        "scored/image test.parquet",
+        "scored/image test.summary.json",
+    ]
+    assert output["heavy"] == []
