@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from .schema import CATEGORICAL, CUSTOMER_ID, FEATURES, STATEMENT_DATE
 from .scoring import Model, latest_statements
 from .settings import Settings
-from .telemetry import MetricUnit, logger, metrics
+from .telemetry import MetricUnit, count_rejection, logger, metrics
 
 MAX_EXPLAIN = 20
 Number = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
@@ -264,7 +264,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError) -> JSONResponse:
-        metrics.add_metric(name=f"Rejected_{error.error}", unit=MetricUnit.Count, value=1)
+        count_rejection(error.error)
         body: dict[str, Any] = {
             "error": error.error,
             "message": error.message,

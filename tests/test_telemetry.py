@@ -1,0 +1,92 @@
+"""Structured logs and EMF metrics of both handlers: what operators see in CloudWatch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import EVENTS
+
+from amex_scoring.events import http_api_v2, s3_put
+from amex_scoring.invoke import LambdaContext
+from lambda_function import api, batch
+from lambda_function.s3 import s3_client
+
+
+def records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    out = capsys.readouterr().out
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def metric_values(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for line in lines:
+        for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
+            for metric in directive["Metrics"]:
+                values[metric["Name"]] = {
+                    "value": line[metric["Name"]],
+                    "dimensions": directive["Dimensions"],
+                    **{d: line.get(d) for dims in directive["Dimensions"] for d in dims},
+                }
+    return values
+
+
+def test_api_logs_the_request_and_flushes_metrics_each_invocation(capsys: pytest.CaptureFixture[str]) -> None:
+    event = json.loads((EVENTS / "api-predict.json").read_text())
+    customer = json.loads(event["body"])
+    context = LambdaContext("api", 30)
+    capsys.readouterr()
+    assert api.handler(event, context)["statusCode"] == 200
+    lines = records(capsys)
+    [request] = [line for line in lines if line.get("message") == "request"]
+    assert request["request_id"] == context.aws_request_id and request["function_request_id"] == context.aws_request_id
+    assert request["path"] == "/v1/predict" and request["status"] == 200 and request["latency_ms"] > 0
+    assert "cold_start" in request
+    metrics = metric_values(lines)
+    assert metrics["CustomersScored"]["value"] == [1.0]
+    assert metrics["Latency"]["value"][0] > 0
+    text = json.dumps(lines)
+    assert customer["customer_ID"] not in text  # no customer IDs ...
+    assert repr(customer["P_2"]) not in text  # ... and no feature values in logs
+
+
+def test_rejections_are_counted_by_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    api.handler(http_api_v2("POST", "/v1/predict", '{"customer_ID": '), LambdaContext("api", 30))
+    api.handler(http_api_v2("POST", "/v1/predict", {"customer_ID": 5}), LambdaContext("api", 30))
+    rejected = [line for line in records(capsys) if "RejectedRequests" in line]
+    assert [line["reason"] for line in rejected] == ["malformed_json", "validation_error"]
+    assert all(
+        ["reason", "service"] in line["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        or ["service", "reason"] in line["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        for line in rejected
+    )
+
+
+def test_batch_logs_bucket_and_key_and_emits_scoring_metrics(
+    capsys: pytest.CaptureFixture[str], bucket: str, statements_file: Path
+) -> None:
+    s3_client().upload_file(str(statements_file), bucket, "incoming/metrics.parquet")
+    s3_client().put_object(Bucket=bucket, Key="incoming/broken.parquet", Body=b"nope")
+    capsys.readouterr()
+    batch.handler(s3_put("incoming/metrics.parquet", bucket=bucket), LambdaContext("batch", 900))
+    lines = records(capsys)
+    [scored] = [line for line in lines if line.get("message") == "scored"]
+    assert scored["bucket"] == bucket and scored["key"] == "incoming/metrics.parquet" and scored["customers"] == 300
+    metrics = metric_values(lines)
+    assert metrics["CustomersScored"]["value"] == [300.0]
+    assert metrics["RowsRead"]["value"][0] > 300
+    assert 0 <= metrics["MaxPSI"]["value"][0] < 0.25 and "ScorePSI" in metrics
+    customer_id = statements_file.read_bytes()  # any ID from the file must not be in the logs
+    import pyarrow.parquet as pq
+
+    first_id = pq.read_table(statements_file, columns=["customer_ID"])["customer_ID"][0].as_py()
+    assert first_id not in json.dumps(lines) and customer_id
+
+    batch.handler(s3_put("incoming/broken.parquet", bucket=bucket), LambdaContext("batch", 900))
+    lines = records(capsys)
+    assert metric_values(lines)["ErrorReports"]["value"] == [1.0]
+    [warning] = [line for line in lines if line.get("message") == "error report written"]
+    assert warning["level"] == "WARNING" and warning["key"] == "incoming/broken.parquet"
