@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -79,17 +80,28 @@ def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) 
         _require(set(parquet.schema_arrow.names), needed)
         yield from _checked(lambda: parquet.iter_batches(batch_size=BATCH_ROWS, columns=needed))
         return
-    _require(set(_csv_header(open_file, fmt)), needed)
+    header = _csv_header(open_file, fmt)
+    _require(set(header), needed)
     # Fixed types: inference per block could disagree between blocks of one file.
     types = {name: pa.float64() if name in numeric else pa.string() for name in needed}
-    reader = _checked_call(
-        lambda: pacsv.open_csv(
-            _csv_stream(open_file, fmt),
-            read_options=pacsv.ReadOptions(block_size=16 << 20),
-            convert_options=pacsv.ConvertOptions(include_columns=needed, column_types=types, strings_can_be_null=True),
+    options = pacsv.ConvertOptions(include_columns=needed, column_types=types, strings_can_be_null=True)
+    try:
+        reader = _checked_call(
+            lambda: pacsv.open_csv(
+                _csv_stream(open_file, fmt),
+                read_options=pacsv.ReadOptions(block_size=16 << 20),
+                convert_options=options,
+            )
         )
-    )
-    yield from _checked(lambda: reader)
+        yield from _checked(lambda: reader)
+    except InputError as error:  # pyarrow counts columns; say their names
+        raise InputError(
+            re.sub(
+                r"In CSV column #(\d+)",
+                lambda m: f"column {header[int(m[1])]}" if int(m[1]) < len(header) else m[0],
+                str(error),
+            )
+        ) from None
 
 
 def _csv_stream(open_file: Opener, fmt: str) -> Any:

@@ -1,0 +1,103 @@
+"""Reading statement files as they come: the same customers score alike whatever the column types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from lambda_function import statements
+from lambda_function.scoring import Model
+from lambda_function.statements import InputError, local_opener, score_statements
+
+
+def _set(table: pa.Table, name: str, make: Callable[[pa.ChunkedArray], pa.Array]) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), name, make(table[name]))
+
+
+def _dates(unit: str) -> Callable[[pa.ChunkedArray], pa.Array]:
+    return lambda c: pc.strptime(c, format="%Y-%m-%d", unit=unit)
+
+
+VARIANTS: dict[str, Callable[[pa.Table], pa.Table]] = {
+    "S_2 as timestamp[ns]": lambda t: _set(t, "S_2", _dates("ns")),
+    "S_2 as date32": lambda t: _set(t, "S_2", lambda c: pc.cast(_dates("s")(c), pa.date32())),
+    "S_2 with a time of day": lambda t: _set(t, "S_2", lambda c: pc.binary_join_element_wise(c, " 00:00:00", "")),
+    "customer_ID as large_string": lambda t: _set(t, "customer_ID", lambda c: pc.cast(c, pa.large_string())),
+    "customer_ID dictionary-encoded": lambda t: _set(t, "customer_ID", pc.dictionary_encode),
+    "D_63 dictionary-encoded": lambda t: _set(t, "D_63", pc.dictionary_encode),
+    "D_64 as large_string": lambda t: _set(t, "D_64", lambda c: pc.cast(c, pa.large_string())),
+    "B_30 as float64": lambda t: _set(t, "B_30", lambda c: pc.cast(c, pa.float64())),
+    "B_30 as text": lambda t: _set(t, "B_30", lambda c: pc.cast(c, pa.string())),
+    "D_48 as float64": lambda t: _set(t, "D_48", lambda c: pc.cast(c, pa.float64())),
+}
+
+
+def _score(model: Model, table: pa.Table, path: Path) -> dict[str, float]:
+    pq.write_table(table, path)
+    scored = score_statements(model, local_opener(path, "parquet"), "parquet")
+    return dict(
+        zip(scored.predictions["customer_ID"].to_pylist(), scored.predictions["prediction"].to_pylist(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_column_type_variants_score_alike(
+    committed_model: Model, statements_file: Path, tmp_path: Path, variant: str
+) -> None:
+    table = pq.read_table(statements_file)
+    assert _score(committed_model, VARIANTS[variant](table), tmp_path / "v.parquet") == _score(
+        committed_model, table, tmp_path / "base.parquet"
+    )
+
+
+def test_integer_codes_match_float_codes(committed_model: Model, statements_file: Path, tmp_path: Path) -> None:
+    table = _set(pq.read_table(statements_file), "B_38", lambda c: pc.fill_null(c, 2.0))
+    as_int = _set(table, "B_38", lambda c: pc.cast(c, pa.int64()))
+    assert _score(committed_model, as_int, tmp_path / "i.parquet") == _score(
+        committed_model, table, tmp_path / "f.parquet"
+    )
+
+
+def test_memory_follows_customers_not_rows(
+    committed_model: Model, statements_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tiny batches force many merges of the running per-customer state; the result is unchanged."""
+    table = pq.read_table(statements_file)
+    expected = _score(committed_model, table, tmp_path / "a.parquet")
+    monkeypatch.setattr(statements, "BATCH_ROWS", 64)
+    monkeypatch.setattr(statements, "SCORE_CHUNK", 50)
+    assert _score(committed_model, table, tmp_path / "b.parquet") == expected
+
+
+def test_an_all_null_column_is_imputed(committed_model: Model, statements_file: Path, tmp_path: Path) -> None:
+    table = _set(pq.read_table(statements_file), "D_66", lambda c: pa.nulls(len(c)))
+    assert len(_score(committed_model, table, tmp_path / "n.parquet")) == 300
+
+
+def test_non_finite_values_skip_the_customer_and_say_why(
+    committed_model: Model, statements_file: Path, tmp_path: Path
+) -> None:
+    table = pq.read_table(statements_file)
+    latest_row = table.num_rows - 1  # the last customer's latest statement
+    values = table["D_48"].to_pylist()
+    values[latest_row] = float("inf")
+    path = tmp_path / "inf.parquet"
+    pq.write_table(_set(table, "D_48", lambda c: pa.array(values, pa.float32())), path)
+    scored = score_statements(committed_model, local_opener(path, "parquet"), "parquet")
+    assert scored.customers == 299 and scored.skipped == {"non-finite value in D_48": 1}
+    assert table["customer_ID"][latest_row].as_py() not in scored.predictions["customer_ID"].to_pylist()
+
+
+def test_a_csv_with_text_in_a_number_column_names_it(committed_model: Model, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    header = ["customer_ID", "S_2", *committed_model.inputs]
+    row = ["abc", "2018-01-01", *["1.0"] * len(committed_model.inputs)]
+    row[header.index("D_48")] = "lots"
+    path.write_text(",".join(header) + "\n" + ",".join(row) + "\n")
+    with pytest.raises(InputError, match="D_48"):
+        score_statements(committed_model, local_opener(path, "csv"), "csv")
