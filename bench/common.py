@@ -1,0 +1,87 @@
+"""Shared helpers: machine description, cached inputs, measuring a child process."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".venv" / "bench-cache"
+LEGACY = Path(os.environ.get("LEGACY_ARTIFACTS_DIR", ROOT.parent / "shared" / "legacy-artifacts"))
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError):
+        pass
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "os": platform.platform(),
+            "python": platform.python_version()}
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def run_worker(args: list[str], *, memory_limit_gb: float | None = None, python: str | None = None,
+               timeout: float = 3600) -> dict[str, Any]:
+    """Run `python -m bench.worker ...` in a fresh process; it prints one JSON line last."""
+    command = [python or sys.executable, "-m", "bench.worker", *args]
+    if memory_limit_gb is not None:  # the worker applies it before importing anything
+        command += ["--memory-limit-gb", str(memory_limit_gb)]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+    wall = time.perf_counter() - started
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        return {"ok": False, "error": " / ".join(tail) or f"exit {result.returncode}", "process_seconds": wall}
+    data = json.loads(lines[-1])
+    data.update(ok=True, process_seconds=wall)
+    return data
+
+
+def python312() -> str | None:
+    candidates = [shutil.which("python3.12"), *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
+                  "/usr/bin/python3.12", "/usr/local/bin/python3.12"]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] >= (3, 12))"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def folder_size_mb(path: Path) -> float:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            file = Path(root) / name
+            if not file.is_symlink():
+                total += file.stat().st_size
+    return total / 1024 / 1024

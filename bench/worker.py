@@ -1,0 +1,111 @@
+"""One measurement per process, so peak memory belongs to that measurement alone.
+
+Prints one JSON line: seconds (in-process, after imports), customers, peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+CATEGORICAL = ["B_30", "B_38", "D_114", "D_116", "D_117", "D_120", "D_126", "D_63", "D_64", "D_66", "D_68"]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def batch_ours(args: argparse.Namespace) -> dict[str, Any]:
+    import xgboost  # noqa: F401  (imports are outside the timing, on both sides)
+
+    from lambda_function.scoring import Model
+    from lambda_function.statements import input_format, local_opener, score_statements, write_predictions_file
+
+    start = time.perf_counter()
+    model = Model(args.model).load()
+    fmt = input_format(args.input)
+    scored = score_statements(model, local_opener(args.input, fmt), fmt)
+    write_predictions_file(scored, model, args.output)
+    return {"seconds": time.perf_counter() - start, "customers": scored.customers, "rows": scored.rows_read}
+
+
+def load_original(folder: str) -> tuple[Any, Any, Any]:
+    import warnings
+
+    import joblib
+
+    from bench.legacy_model import FILES
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vectorizer, imputer, pipeline = (joblib.load(f"{folder}/{name}") for name in FILES)
+    if not hasattr(imputer, "_fill_dtype"):  # scikit-learn 1.3 pickles lack what current transform reads
+        imputer._fill_dtype = imputer._fit_dtype
+    return vectorizer, imputer, pipeline
+
+
+def batch_original(args: argparse.Namespace) -> dict[str, Any]:
+    """The original notebook: pandas, drop_duplicates, imputer, astype(str), to_dict, DictVectorizer."""
+    import pandas as pd
+    import sklearn.pipeline  # noqa: F401
+    import xgboost  # noqa: F401
+
+    start = time.perf_counter()
+    vectorizer, imputer, pipeline = load_original(args.legacy)
+    frame = pd.read_parquet(args.input)
+    rows = len(frame)
+    frame = frame.drop_duplicates("customer_ID", keep="last")  # statements come in date order
+    numeric = list(imputer.feature_names_in_)
+    frame[numeric] = imputer.transform(frame[numeric])
+    for name in ("D_63", "D_64"):  # pandas 3 keeps NaN through astype(str); the original got "None"
+        frame[name] = frame[name].astype(object).where(frame[name].notna(), None).map(str)
+    frame[CATEGORICAL] = frame[CATEGORICAL].astype(str)
+    features = [name for name in vectorizer.feature_names_ if "=" not in name] + CATEGORICAL
+    matrix = vectorizer.transform(frame[features].to_dict(orient="records"))
+    probability = pipeline.predict_proba(matrix)[:, 1]
+    pd.DataFrame({"customer_ID": frame["customer_ID"], "prediction": probability}).to_csv(args.output, index=False)
+    return {"seconds": time.perf_counter() - start, "customers": len(frame), "rows": rows}
+
+
+def batch_s3(args: argparse.Namespace) -> dict[str, Any]:
+    """The S3 handler's code path: head, pyarrow S3 reads, scoring, one PUT each for output and summary."""
+    import xgboost  # noqa: F401
+
+    from lambda_function.batch import BatchScorer, S3Object
+    from lambda_function.scoring import Model
+    from lambda_function.settings import Settings
+
+    start = time.perf_counter()
+    scorer = BatchScorer(Model(args.model).load(), Settings.from_env())
+    result = scorer.process(S3Object(args.bucket, args.key), lambda: 900_000)
+    assert result["status"] == "scored", result
+    return {"seconds": time.perf_counter() - start, "customers": result["customers"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("task", choices=["batch-ours", "batch-original", "batch-s3"])
+    parser.add_argument("--model")
+    parser.add_argument("--legacy")
+    parser.add_argument("--input")
+    parser.add_argument("--output")
+    parser.add_argument("--bucket")
+    parser.add_argument("--key")
+    parser.add_argument("--memory-limit-gb", type=float)
+    args = parser.parse_args()
+    if args.memory_limit_gb:
+        limit = int(args.memory_limit_gb * 1024**3)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    task = {"batch-ours": batch_ours, "batch-original": batch_original, "batch-s3": batch_s3}[args.task]
+    result = task(args)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
