@@ -28,7 +28,6 @@ from .scoring import Model
 
 BATCH_ROWS = 131_072
 SCORE_CHUNK = 131_072
-_ROW = "__row"
 _DATE = "__date"
 
 
@@ -223,9 +222,21 @@ def _customer_codes(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _latest(table: pa.Table) -> pa.Table:
-    """Keep each customer's row with the greatest (date, row number), first-seen order."""
-    codes = _customer_codes(table[CUSTOMER_ID])
-    order = np.lexsort((table[_ROW].to_numpy(), table[_DATE].to_numpy(), codes))
+    """Keep each customer's row with the latest date, in order of first appearance.
+
+    Rows of one customer appear in file order, so a stable sort on (customer, date) leaves
+    the later row last among equal dates, as `drop_duplicates(keep="last")` did.
+    """
+    codes = _customer_codes(table[CUSTOMER_ID]).astype(np.int64)
+    dates = table[_DATE].to_numpy()
+    known = dates != _NO_DATE
+    first = dates[known].min() if known.any() else 0
+    span = int(dates[known].max() - first) + 2 if known.any() else 1
+    if span.bit_length() + int(codes.max(initial=0)).bit_length() < 63:
+        # One int64 key; timsort is linear on files already in (customer, date) order.
+        order = np.argsort((codes << span.bit_length()) | np.where(known, dates - first + 1, 0), kind="stable")
+    else:
+        order = np.lexsort((dates, codes))
     ordered = codes[order]
     last = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True))
     return table.take(order[last])
@@ -276,7 +287,6 @@ def read_customers(
         _check_ids(batch.column(CUSTOMER_ID), rows_read)
         columns = {name: batch.column(name) for name in needed}
         columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), rows_read))
-        columns[_ROW] = pa.array(np.arange(rows_read, rows_read + batch.num_rows, dtype=np.int64))
         del columns[STATEMENT_DATE]
         table = _latest(pa.table(columns))
         rows_read += batch.num_rows
