@@ -34,8 +34,13 @@ def machine() -> dict[str, str]:
         memory = f"{kb / 1024 / 1024:.0f} GiB"
     except (OSError, ValueError):
         pass
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "os": platform.platform(),
-            "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def median(values: list[float]) -> float:
@@ -48,8 +53,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def run_worker(args: list[str], *, memory_limit_gb: float | None = None, python: str | None = None,
-               timeout: float = 3600) -> dict[str, Any]:
+def run_worker(
+    args: list[str], *, memory_limit_gb: float | None = None, python: str | None = None, timeout: float = 3600
+) -> dict[str, Any]:
     """Run `python -m bench.worker ...` in a fresh process; it prints one JSON line last."""
     command = [python or sys.executable, "-m", "bench.worker", *args]
     if memory_limit_gb is not None:  # the worker applies it before importing anything
@@ -67,11 +73,16 @@ def run_worker(args: list[str], *, memory_limit_gb: float | None = None, python:
 
 
 def python312() -> str | None:
-    candidates = [shutil.which("python3.12"), *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
-                  "/usr/bin/python3.12", "/usr/local/bin/python3.12"]
+    candidates = [
+        shutil.which("python3.12"),
+        *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
+        "/usr/bin/python3.12",
+        "/usr/local/bin/python3.12",
+    ]
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] >= (3, 12))"],
-                               capture_output=True, text=True)
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] >= (3, 12))"], capture_output=True, text=True
+        )
         if probe.returncode == 0 and probe.stdout.strip() == "True":
             return candidate
     return None

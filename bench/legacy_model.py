@@ -42,15 +42,18 @@ def legacy_pickles() -> Path:
     frame = latest_statement_per_customer(pd.read_parquet(data)).merge(pd.read_csv(labels), on="customer_ID")
     from lambda_function.schema import NUMERIC
 
-    imputer = SimpleImputer(strategy="median").fit(frame[sorted(set(NUMERIC) | {
-        c for c in CATEGORICAL_INPUTS if c not in ("D_63", "D_64")})])
+    imputer = SimpleImputer(strategy="median").fit(
+        frame[sorted(set(NUMERIC) | {c for c in CATEGORICAL_INPUTS if c not in ("D_63", "D_64")})]
+    )
     records = vectorizer_records(frame, imputer, list(NUMERIC_INPUTS), list(CATEGORICAL_INPUTS))
     vectorizer = DictVectorizer(sparse=False).fit(records)
-    pipeline = Pipeline([
-        ("scaler", MinMaxScaler()),
-        ("feature_selection", RFE(xgboost.XGBClassifier(n_estimators=20, n_jobs=2), n_features_to_select=10)),
-        ("classifier", xgboost.XGBClassifier(n_estimators=100, max_depth=5, n_jobs=2)),
-    ]).fit(vectorizer.transform(records), frame["target"])
+    pipeline = Pipeline(
+        [
+            ("scaler", MinMaxScaler()),
+            ("feature_selection", RFE(xgboost.XGBClassifier(n_estimators=20, n_jobs=2), n_features_to_select=10)),
+            ("classifier", xgboost.XGBClassifier(n_estimators=100, max_depth=5, n_jobs=2)),
+        ]
+    ).fit(vectorizer.transform(records), frame["target"])
     for obj, name in zip((vectorizer, imputer, pipeline), FILES, strict=True):
         joblib.dump(obj, folder / name)
     return folder

@@ -7,19 +7,16 @@ image's CMD import paths, in an isolated interpreter that sees nothing else.
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import EVENTS, ROOT, keys_in
 
 from amex_scoring.events import s3_put
+from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
 from lambda_function.s3 import s3_client
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -49,23 +46,6 @@ print("RESULT:" + json.dumps({
 """
 
 
-def _lambda_python() -> str:
-    """Python 3.12 as in the Lambda base image, where this machine has it."""
-    candidates = [
-        shutil.which("python3.12"),
-        *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
-        "/usr/bin/python3.12",
-        "/usr/local/bin/python3.12",
-    ]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.version_info[:2] >= (3, 12))"], capture_output=True, text=True
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == "True":
-            return candidate
-    return sys.executable
-
-
 def test_dockerfile_installs_the_runtime_lock_and_copies_two_folders() -> None:
     assert "FROM public.ecr.aws/lambda/python:3.12" in DOCKERFILE
     assert re.search(
@@ -83,37 +63,9 @@ def test_dockerfile_installs_the_runtime_lock_and_copies_two_folders() -> None:
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
-    python = _lambda_python()
-    lock = ROOT / "requirements" / "runtime.txt"
-    version = subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout
-    key = hashlib.sha256(lock.read_bytes() + version.encode()).hexdigest()[:16]
-    deps = ROOT / ".venv" / "image-deps" / key  # cached: the same lock installs the same files
-    if not (deps / ".complete").exists():
-        shutil.rmtree(deps, ignore_errors=True)
-        subprocess.run(
-            [
-                python,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-cache-dir",
-                "--require-hashes",
-                "--only-binary=:all:",
-                "-r",
-                str(lock),
-                "--target",
-                str(deps),
-            ],
-            check=True,
-        )
-        (deps / ".complete").touch()
-    task = tmp_path_factory.mktemp("var-task")
-    for folder in ("lambda_function", "model"):
-        shutil.copytree(ROOT / folder, task / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([python, "-m", "compileall", "-q", str(task)], check=True)
-    return python, task, deps
+    python = lambda_python()
+    deps = runtime_dependencies(python)  # cached: the same lock installs the same files
+    return python, task_folder(tmp_path_factory.mktemp("var-task"), python), deps
 
 
 def _run(image_folder: tuple[str, Path, Path], handler: str, events: list[Path], env: dict | None = None) -> dict:

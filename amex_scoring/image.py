@@ -1,0 +1,77 @@
+"""The Lambda image's /var/task, built without Docker: what the Dockerfile does, step by step.
+
+`pip install --require-hashes --only-binary=:all: -r requirements/runtime.txt --target`,
+then the two folders the Dockerfile copies, then `compileall`. Used by the tests (to run
+both handlers from it in an isolated interpreter) and by the benchmarks (size, cold start).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
+COPIED = ("lambda_function", "model")
+
+
+def lambda_python() -> str:
+    """Python 3.12, as in the Lambda base image, where this machine has it; else this Python."""
+    candidates = [
+        shutil.which("python3.12"),
+        *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
+        "/usr/bin/python3.12",
+        "/usr/local/bin/python3.12",
+    ]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] >= (3, 12))"], capture_output=True, text=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "True":
+            return candidate
+    return sys.executable
+
+
+def install_target(requirements: list[str], target: Path, python: str, *, hashed: bool = True) -> Path:
+    """`pip install --target`, once per set of requirements and interpreter (cached by a .complete marker)."""
+    if (target / ".complete").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    command = [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-cache-dir",
+        "--only-binary=:all:",
+        "--target",
+        str(target),
+    ]
+    if hashed:
+        command.append("--require-hashes")
+    subprocess.run([*command, *requirements], check=True)
+    subprocess.run([python, "-m", "compileall", "-q", str(target)], check=False)
+    (target / ".complete").touch()
+    return target
+
+
+def runtime_dependencies(python: str, cache: Path = ROOT / ".venv" / "image-deps") -> Path:
+    """The Dockerfile's pip step; cached per lock file and interpreter."""
+    version = subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout
+    key = hashlib.sha256(RUNTIME_LOCK.read_bytes() + version.encode()).hexdigest()[:16]
+    return install_target(["-r", str(RUNTIME_LOCK)], cache / key, python)
+
+
+def task_folder(target: Path, python: str) -> Path:
+    """The Dockerfile's COPY steps and its compileall, into `target`."""
+    for folder in COPIED:
+        shutil.rmtree(target / folder, ignore_errors=True)
+        shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([python, "-m", "compileall", "-q", str(target)], check=True)
+    return target

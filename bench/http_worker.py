@@ -1,0 +1,123 @@
+"""In-process HTTP latency: an API Gateway event in, the response out.
+
+Ours: the Lambda handler (Mangum + FastAPI + the columnar pipeline).
+Baseline: the original Flask service's approach, `DictVectorizer.transform` +
+`predict_proba` behind Flask's test client, with the same customers.
+Prints one JSON line with p50/p99 per batch size for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SIZES = {1: (30, 1000), 100: (5, 200), 1000: (3, 40)}  # warm-up, measured iterations
+
+
+def customers(count: int, imputer: Any) -> list[dict[str, Any]]:
+    """Synthetic customers with all 190 fields, categoricals as strings as the original clients sent them."""
+    import pyarrow.parquet as pq
+
+    from amex_scoring.synth import write_synthetic
+    from lambda_function.schema import CATEGORICAL
+
+    medians = dict(zip(imputer.feature_names_in_, imputer.statistics_, strict=True))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.parquet"
+        write_synthetic(path, count, statements=1, seed=99)
+        rows = pq.read_table(path).to_pylist()
+    out = []
+    for row in rows:  # the original service did not impute: send complete customers
+        record = {}
+        for key, value in row.items():
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                value = medians.get(key, "None")
+            record[key] = str(float(value)) if key in CATEGORICAL and not isinstance(value, str) else value
+        out.append(record)
+    return out
+
+
+def timings(call: Any, warmup: int, iterations: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": ordered[len(ordered) // 2],
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        "n": len(ordered),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--legacy", required=True)
+    args = parser.parse_args()
+    os.environ.update(MODEL_URI=args.model, MAX_BODY_BYTES=str(16 * 1024 * 1024), POWERTOOLS_LOG_LEVEL="INFO")
+
+    from flask import Flask, jsonify, request
+
+    from amex_scoring.events import http_api_v2
+    from amex_scoring.invoke import LambdaContext
+    from bench.worker import load_original
+
+    vectorizer, imputer, pipeline = load_original(args.legacy)
+    with contextlib.redirect_stdout(io.StringIO()):
+        from lambda_function.api import handler
+
+    flask_app = Flask("original")
+
+    @flask_app.post("/predict")
+    def predict() -> Any:
+        body = request.get_json()
+        batch = body if isinstance(body, list) else [body]
+        probability = pipeline.predict_proba(vectorizer.transform(batch))[:, 1]
+        answers = [{"creditworthiness": float(p), "customer_default": bool(p >= 0.5)} for p in probability]
+        return jsonify(answers if isinstance(body, list) else answers[0])
+
+    client = flask_app.test_client()
+    population = customers(max(SIZES), imputer)
+    results: dict[str, Any] = {"ours": {}, "flask": {}, "body_bytes": {}}
+    sink = open(os.devnull, "w")  # noqa: SIM115  (the logs and EMF lines CloudWatch would get)
+    for size, (warmup, iterations) in SIZES.items():
+        sample = population[:size]
+        ours_body = json.dumps(sample[0] if size == 1 else {"customers": sample})
+        flask_body = json.dumps(sample[0] if size == 1 else sample)
+        event = http_api_v2("POST", "/v1/predict", ours_body)
+
+        def call_ours(event: dict[str, Any] = event) -> None:
+            response = handler(event, LambdaContext("api", 30))
+            assert response["statusCode"] == 200, response["body"][:300]
+
+        def call_flask(body: str = flask_body) -> None:
+            response = client.post("/predict", data=body, content_type="application/json")
+            assert response.status_code == 200
+
+        with contextlib.redirect_stdout(sink):
+            results["ours"][str(size)] = summary(timings(call_ours, warmup, iterations))
+            results["flask"][str(size)] = summary(timings(call_flask, warmup, iterations))
+        results["body_bytes"][str(size)] = len(ours_body)
+    print(json.dumps(results))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

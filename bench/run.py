@@ -1,0 +1,207 @@
+"""`make bench`: every speed and memory claim, measured in one run, written to docs/benchmarks.md.
+
+Each side of a comparison runs in its own fresh process, on the same input, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
+
+from .common import CACHE, ROOT, folder_size_mb, machine, median, run_worker
+from .legacy_model import FILES, imported_model, legacy_pickles
+
+DATA = CACHE / "data"
+KAGGLE_CUSTOMERS = 924_621  # the Kaggle test set: 11,363,762 statement rows of 924,621 customers
+ORIGINAL_STACK = ["flask", "pandas", "scikit-learn", "xgboost", "joblib", "numpy"]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def synthetic(customers: int, seed: int) -> Path:
+    path = DATA / f"statements-{customers}-{seed}.parquet"
+    if not path.exists():
+        from amex_scoring.synth import write_synthetic
+
+        log(f"writing {customers} synthetic customers to {path}")
+        write_synthetic(path, customers, seed=seed)
+    return path
+
+
+def repeat(runs: int, args: list[str], **kwargs: Any) -> list[dict[str, Any]]:
+    return [run_worker(args, **kwargs) for _ in range(runs)]
+
+
+def batch_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [r for r in results if r["ok"]]
+    if not good:
+        return {"ok": False, "error": results[-1]["error"], "runs": len(results)}
+    seconds = median([r["seconds"] for r in good])
+    return {
+        "ok": True,
+        "runs": len(good),
+        "seconds": seconds,
+        "customers": good[0]["customers"],
+        "rows": good[0].get("rows"),
+        "customers_per_second": good[0]["customers"] / seconds,
+        "peak_rss_mb": median([r["peak_rss_mb"] for r in good]),
+        "process_seconds": median([r["process_seconds"] for r in good]),
+    }
+
+
+def bench_files(
+    model: Path, legacy: Path, customers: int, runs: int, original_runs: int, original_limit_gb: float | None
+) -> dict[str, Any]:
+    path = synthetic(customers, seed=2024)
+    out = Path(tempfile.mkdtemp(prefix="bench-out-"))
+    log(f"batch, {customers} customers: ours x{runs}")
+    ours = batch_summary(
+        repeat(runs, ["batch-ours", "--model", str(model), "--input", str(path), "--output", str(out / "ours.csv")])
+    )
+    log(f"batch, {customers} customers: original x{original_runs}")
+    original = batch_summary(
+        repeat(
+            original_runs,
+            ["batch-original", "--legacy", str(legacy), "--input", str(path), "--output", str(out / "original.csv")],
+            memory_limit_gb=original_limit_gb,
+        )
+    )
+    parity = None
+    if ours["ok"] and original["ok"]:
+        import pandas as pd
+
+        a = pd.read_csv(out / "ours.csv").set_index("customer_ID")["prediction"]
+        b = pd.read_csv(out / "original.csv").set_index("customer_ID")["prediction"]
+        parity = float((a.loc[b.index] - b).abs().max())
+    return {
+        "file": path.name,
+        "file_mb": path.stat().st_size / 2**20,
+        "ours": ours,
+        "original": original,
+        "max_abs_difference": parity,
+        "original_memory_limit_gb": original_limit_gb,
+    }
+
+
+def bench_s3(model: Path, customers: int, runs: int) -> dict[str, Any]:
+    from amex_scoring.demo import start_s3_server
+
+    path = synthetic(customers, seed=2024)
+    server, endpoint = start_s3_server()
+    try:
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="bench")
+        log(f"uploading {path.stat().st_size / 2**20:.0f} MB to the local S3 endpoint")
+        s3.upload_file(str(path), "bench", "incoming/bench.parquet")
+        log(f"batch through the S3 handler's code path x{runs}")
+        results = repeat(
+            runs, ["batch-s3", "--model", str(model), "--bucket", "bench", "--key", "incoming/bench.parquet"]
+        )
+    finally:
+        server.stop()  # type: ignore[attr-defined]
+    return {"customers": customers, "endpoint": "moto server on 127.0.0.1", **batch_summary(results)}
+
+
+def bench_http(model: Path, legacy: Path) -> dict[str, Any]:
+    log("HTTP latency, in process")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.http_worker", "--model", str(model), "--legacy", str(legacy)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=3600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _start_process(python: str, code: str, runs: int) -> list[float]:
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([python, "-I", "-S", "-c", code], check=True, capture_output=True)
+        walls.append(time.perf_counter() - start)
+    return walls
+
+
+def bench_cold_start(legacy: Path, runs: int) -> dict[str, Any]:
+    from amex_scoring.image import install_target
+
+    python = lambda_python()
+    log(f"cold start, {runs} fresh processes each ({python})")
+    deps = runtime_dependencies(python)
+    subprocess.run([python, "-m", "compileall", "-q", str(deps)], check=True)
+    task = task_folder(Path(tempfile.mkdtemp(prefix="var-task-")), python)
+    original = install_target(ORIGINAL_STACK, CACHE / "original-stack", python, hashed=False)
+    ours_code = (
+        f"import sys; sys.path[:0] = [{str(task)!r}, {str(deps)!r}]\n"
+        "import lambda_function.api as api\nassert api.MODEL is not None, api.LOAD_ERROR\n"
+    )
+    original_code = (
+        f"import sys, warnings; sys.path[:0] = [{str(original)!r}]; warnings.simplefilter('ignore')\n"
+        "import flask, pandas, joblib, sklearn.pipeline, xgboost\n"
+        + "".join(f"joblib.load({str(legacy / name)!r})\n" for name in FILES)
+    )
+    ours = _start_process(python, ours_code, runs)
+    baseline = _start_process(python, original_code, runs)
+    return {
+        "python": python,
+        "runs": runs,
+        "ours_seconds": median(ours),
+        "original_seconds": median(baseline),
+        "ours_all": ours,
+        "original_all": baseline,
+        "ours_folder_mb": folder_size_mb(deps) + folder_size_mb(task),
+        "original_folder_mb": folder_size_mb(original) + sum((legacy / n).stat().st_size for n in FILES) / 2**20,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small inputs, one run each: a smoke test")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+    DATA.mkdir(parents=True, exist_ok=True)
+    legacy = legacy_pickles()
+    model = imported_model()
+    runs = 1 if args.quick else 3
+    started = time.time()
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "legacy": "../shared/legacy-artifacts"
+        if legacy.parent.name == "shared"
+        else "synthetic stand-in (legacy artifacts absent)",
+    }
+    medium = 5_000 if args.quick else 100_000
+    results["files_medium"] = bench_files(model, legacy, medium, runs, runs, None)
+    if not args.quick:
+        results["files_kaggle"] = bench_files(model, legacy, KAGGLE_CUSTOMERS, runs, 1, 20.0)
+    results["s3"] = bench_s3(model, medium, runs)
+    results["http"] = bench_http(model, legacy)
+    results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)
+    results["seconds"] = time.time() - started
+    (CACHE / "last-results.json").write_text(json.dumps(results, indent=1))
+    from .report import render
+
+    Path(args.out).write_text(render(results, quick=args.quick))
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
