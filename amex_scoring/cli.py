@@ -102,9 +102,9 @@ def _serve(args: argparse.Namespace) -> None:
 
     if args.model:
         os.environ["MODEL_URI"] = args.model
-    from lambda_function.api import app
+    from lambda_function.api import asgi_app
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(asgi_app, host=args.host, port=args.port, log_level="info")
 
 
 def _invoke(args: argparse.Namespace) -> None:

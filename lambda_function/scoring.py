@@ -13,6 +13,8 @@ from .artifacts import ArtifactError, ModelArtifacts, load_artifacts, resolve_mo
 from .features import Column, Encoded, FeaturePipeline
 from .schema import CUSTOMER_ID, STATEMENT_DATE
 
+SMALL_BATCH = 2048
+
 
 @dataclass
 class Scores:
@@ -50,6 +52,7 @@ class Model:
             )
         booster.feature_names = None  # we hand it a plain matrix in the layout's order
         self.artifacts, self.pipeline, self.booster = artifacts, pipeline, booster
+        self._threads: int | None = None
         return self
 
     @property
@@ -90,9 +93,17 @@ class Model:
             if rejected.any():
                 matrix = matrix.copy()
                 matrix[rejected] = 0.0  # scored, then discarded below
+            self._use_threads(n_rows)
             probability[:] = self.booster.inplace_predict(matrix, validate_features=False)
             probability[rejected] = np.nan
         return Scores(probability, probability >= self.threshold, encoded)
+
+    def _use_threads(self, n_rows: int) -> None:
+        # Waking a thread pool costs more than predicting a few rows on one core.
+        threads = 1 if n_rows <= SMALL_BATCH else 0  # 0: every core
+        if threads != self._threads:
+            self.booster.set_param({"nthread": threads})
+            self._threads = threads
 
     def explain(self, encoded: Encoded, top: int) -> list[list[dict[str, Any]]]:
         """Per row, the `top` inputs that moved the log-odds most (one-hots folded back)."""

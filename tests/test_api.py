@@ -49,7 +49,7 @@ def post(body: Any, path: str = "/v1/predict", query: str = "", handler: Any = N
 
 def handler_for(model: Model, **overrides: Any) -> Mangum:
     settings = dataclasses.replace(Settings.from_env(), **overrides)
-    return Mangum(api.StageRootPath(api.create_app(model, settings)), lifespan="off")
+    return Mangum(api.wrap(api.create_app(model, settings)), lifespan="off")
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_explain_rejects_out_of_range_values() -> None:
 
 def test_an_unloadable_model_answers_503_not_500(tmp_path: Path) -> None:
     app = api.create_app(None, Settings.from_env(), load_error="checksum mismatch for model.ubj")
-    handler = Mangum(app, lifespan="off")
+    handler = Mangum(api.wrap(app), lifespan="off")
     status, body, _ = call(http_api_v2("GET", "/health"), handler)
     assert status == 503 and "checksum mismatch" in body["error"]
     status, body, _ = post({"customer_ID": "a"}, handler=handler)
@@ -262,7 +262,7 @@ def test_the_same_app_over_a_real_socket(customers: list[dict[str, Any]]) -> Non
     import uvicorn
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(api.asgi_app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
