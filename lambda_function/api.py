@@ -208,7 +208,8 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         except ValidationError as error:
             raise _invalid(error, ("customers",)) from None
 
-    def score(customers: list[Any], explain: int = 0) -> tuple[Model, list[Prediction]]:
+    def score(customers: list[Any], explain: int = 0) -> tuple[Model, list[dict[str, Any]]]:
+        """Predictions as plain dicts: the response is written directly, not re-validated."""
         active = ready()
         ids, chosen = latest_statements([vars(customer) for customer in customers])
         unknown: dict[str, set[str]] = {}
@@ -223,15 +224,15 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
             warnings = scores.encoded.warnings_for(row)
             if customer_id in unknown:
                 warnings.append(f"unknown fields ignored: {', '.join(sorted(unknown[customer_id]))}")
-            predictions.append(
-                Prediction(
-                    customer_ID=customer_id,
-                    probability=float(scores.probability[row]),
-                    default=bool(scores.default[row]),
-                    warnings=warnings,
-                    reasons=reasons[row] if reasons is not None else None,
-                )
-            )
+            prediction = {
+                "customer_ID": customer_id,
+                "probability": float(scores.probability[row]),
+                "default": bool(scores.default[row]),
+                "warnings": warnings,
+            }
+            if reasons is not None:
+                prediction["reasons"] = reasons[row]
+            predictions.append(prediction)
         metrics.add_metric(name="CustomersScored", unit=MetricUnit.Count, value=len(predictions))
         return active, predictions
 
@@ -281,10 +282,10 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
     async def predict(
         request: Request,
         explain: Annotated[int, Query(ge=0, le=MAX_EXPLAIN, description="add the N strongest reasons")] = 0,
-    ) -> PredictResponse:
+    ) -> JSONResponse:
         customers = await read_customers(request, single=False)
         active, predictions = score(customers, explain)
-        return PredictResponse(model=ModelInfo(name=active.name, version=active.version), predictions=predictions)
+        return JSONResponse({"model": {"name": active.name, "version": active.version}, "predictions": predictions})
 
     @app.post(
         "/predict",
@@ -302,10 +303,10 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
     )
     async def legacy_predict(request: Request) -> JSONResponse:
         customers = await read_customers(request, single=True)
-        _, predictions = score(customers)
-        body = LegacyResponse(creditworthiness=predictions[0].probability, customer_default=predictions[0].default)
+        _, [prediction] = score(customers)
         return JSONResponse(
-            body.model_dump(), headers={"Deprecation": "true", "Link": '</v1/predict>; rel="successor-version"'}
+            {"creditworthiness": prediction["probability"], "customer_default": prediction["default"]},
+            headers={"Deprecation": "true", "Link": '</v1/predict>; rel="successor-version"'},
         )
 
     @app.get("/health", summary="Liveness and readiness")

@@ -165,6 +165,8 @@ class FeaturePipeline:
                 self.clip = (float(low), float(high))
             if self.scale.shape != (len(self.selected),) or self.offset.shape != self.scale.shape:
                 raise ValueError("preprocessing spec: scaling must have one entry per selected column")
+        self._fills = np.array(list(self.imputation.values()), dtype=np.float64)
+        self._plans: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}
         self._category_position: dict[int, int] = {}
         for index, (feature, category) in enumerate(self.layout):
             if category is not None:
@@ -188,53 +190,73 @@ class FeaturePipeline:
         feature, category = self.layout[index]
         return feature if category is None else f"{feature}={category}"
 
+    def _plan(self, wanted: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """Where each output column comes from: a numeric input, or an input's category."""
+        plan = self._plans.get(wanted)
+        if plan is None:
+            numeric_names, categorical_names = list(self.imputation), list(self.vocabularies)
+            numeric = [
+                (out, numeric_names.index(self.layout[i][0]))
+                for out, i in enumerate(wanted)
+                if self.layout[i][1] is None
+            ]
+            onehot = [
+                (out, categorical_names.index(self.layout[i][0]), self._category_position[i])
+                for out, i in enumerate(wanted)
+                if self.layout[i][1] is not None
+            ]
+            plan = self._plans[wanted] = (
+                np.array([o for o, _ in numeric], dtype=np.intp),
+                np.array([s for _, s in numeric], dtype=np.intp),
+                np.array([o for o, _, _ in onehot], dtype=np.intp),
+                np.array([s for _, s, _ in onehot], dtype=np.intp),
+                np.array([p for _, _, p in onehot], dtype=np.int32),
+            )
+        return plan
+
     def encode(self, columns: Mapping[str, Column], n_rows: int, *, vectorizer_only: bool = False) -> Encoded:
         """`vectorizer_only` stops after the one-hot step: DictVectorizer's full matrix."""
-        numeric: dict[str, np.ndarray] = {}
-        nonfinite: dict[str, np.ndarray] = {}
-        for name, fill in self.imputation.items():
-            values = np.array(columns[name], dtype=np.float64) if name in columns else np.full(n_rows, np.nan)
-            values[np.isnan(values)] = fill
-            bad = np.isinf(values)
-            if bad.any():
-                nonfinite[name] = bad
-            numeric[name] = values
+        names = list(self.imputation)
+        missing_column = np.full(n_rows, np.nan)
+        values = np.array([columns.get(name, missing_column) for name in names], dtype=np.float64, ndmin=2)
+        values = values.reshape(len(names), n_rows)
+        np.copyto(values, self._fills[:, None], where=np.isnan(values))  # median imputation
+        infinite = np.isinf(values)
+        nonfinite = {names[i]: infinite[i] for i in np.flatnonzero(infinite.any(axis=1))} if infinite.any() else {}
 
-        positions: dict[str, np.ndarray] = {}
+        positions = np.empty((len(self.vocabularies), n_rows), dtype=np.int32)
         unseen: dict[str, tuple[np.ndarray, list[Any]]] = {}
-        for name, vocabulary in self.vocabularies.items():
+        for slot, (name, vocabulary) in enumerate(self.vocabularies.items()):
             column = columns.get(name)
-            if column is None:
-                column = Categorical(np.full(n_rows, -1, dtype=np.int32), [])
-            elif not isinstance(column, Categorical):
-                column = (
-                    Categorical.from_numbers(column)
-                    if isinstance(column, np.ndarray) and column.dtype.kind in "fiu"
-                    else Categorical.from_values(list(column))
-                )
-            # Canonicalise each distinct value once; the last slot is the missing value.
-            table = np.array([*map(vocabulary.index, column.values), vocabulary.index(None)], dtype=np.int32)
-            position = table[column.codes]
-            positions[name] = position
-            rows = np.flatnonzero(position < 0)
+            if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
+                column = Categorical.from_numbers(column)
+            if isinstance(column, Categorical):
+                # Canonicalise each distinct value once; the last slot is the missing value.
+                table = np.array([*map(vocabulary.index, column.values), vocabulary.index(None)], dtype=np.int32)
+                positions[slot] = table[column.codes]
+                rows = np.flatnonzero(positions[slot] < 0)
+                raw = [None if code < 0 else column.values[code] for code in column.codes[rows]]
+            else:  # plain values, as an HTTP request brings them
+                given = list(column) if column is not None else [None] * n_rows
+                positions[slot] = np.fromiter(map(vocabulary.index, given), dtype=np.int32, count=n_rows)
+                rows = np.flatnonzero(positions[slot] < 0)
+                raw = [given[row] for row in rows]
             if rows.size:
-                codes = column.codes[rows]
-                unseen[name] = (rows, [None if code < 0 else column.values[code] for code in codes])
+                unseen[name] = (rows, raw)
 
-        wanted = list(range(len(self.layout))) if vectorizer_only else self.selected
+        wanted = tuple(range(len(self.layout))) if vectorizer_only else tuple(self.selected)
+        numeric_out, numeric_source, onehot_out, onehot_source, onehot_position = self._plan(wanted)
         matrix = np.empty((n_rows, len(wanted)), dtype=np.float64)
-        for out, index in enumerate(wanted):
-            feature, category = self.layout[index]
-            if category is None:
-                matrix[:, out] = numeric[feature]
-            else:
-                matrix[:, out] = positions[feature] == self._category_position[index]
+        matrix[:, numeric_out] = values[numeric_source].T
+        matrix[:, onehot_out] = positions[onehot_source].T == onehot_position
+        numeric = dict(zip(names, values, strict=True))
+        by_name = dict(zip(self.vocabularies, positions, strict=True))
         if vectorizer_only:
-            return Encoded(matrix, wanted, unseen, nonfinite, numeric, positions)
+            return Encoded(matrix, list(wanted), unseen, nonfinite, numeric, by_name)
         if self.scale is not None:
             # MinMaxScaler.transform's own arithmetic, so the result is bit-identical.
             matrix *= self.scale
             matrix += self.offset
             if self.clip is not None:
                 np.clip(matrix, self.clip[0], self.clip[1], out=matrix)
-        return Encoded(matrix.astype(np.float32), wanted, unseen, nonfinite, numeric, positions)
+        return Encoded(matrix.astype(np.float32), list(wanted), unseen, nonfinite, numeric, by_name)
