@@ -87,7 +87,7 @@ def _score(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"file not found: {args.input}")
     model = Model(args.model).load()
     start = time.perf_counter()
-    scored = score_statements(model, local_opener(args.input, fmt), fmt)
+    scored = score_statements(model, local_opener(args.input), fmt)
     write_predictions_file(scored, model, args.output)
     seconds = time.perf_counter() - start
     skipped = f", skipped {sum(scored.skipped.values())} ({scored.skipped})" if scored.skipped else ""

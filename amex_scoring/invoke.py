@@ -6,8 +6,10 @@ object that has the runtime's attributes and a real deadline.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
 import time
 import uuid
 from typing import Any
@@ -51,4 +53,7 @@ def invoke(event: dict[str, Any], function: str | None = None, timeout_seconds: 
     function = function or function_for(event)
     default_timeout = 900.0 if function == "batch" else 30.0
     timeout = timeout_seconds or float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", default_timeout))
-    return load_handler(function)(event, LambdaContext(function, timeout))
+    handler = load_handler(function)
+    # In Lambda, logs and EMF metrics go to stdout for CloudWatch; here stdout is the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        return handler(event, LambdaContext(function, timeout))

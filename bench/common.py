@@ -65,7 +65,7 @@ def run_worker(
     wall = time.perf_counter() - started
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
         return {"ok": False, "error": " / ".join(tail) or f"exit {result.returncode}", "process_seconds": wall}
     data = json.loads(lines[-1])
     data.update(ok=True, process_seconds=wall)

@@ -87,20 +87,24 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
             "",
             "## The S3 batch handler's code path (issue #4)",
             "",
-            "`BatchScorer.process` as the Lambda handler runs it: HEAD, pyarrow's S3 filesystem reading only the "
-            "needed column chunks, scoring, one PUT for the predictions and one for the summary, against moto's S3 "
-            "server on 127.0.0.1 (so the time includes moto serving ranged GETs in Python).",
+            "`BatchScorer.process` as the Lambda handler runs it (HEAD, pyarrow's S3 filesystem fetching only the "
+            "needed column chunks, scoring, one PUT for the predictions and one for the summary) against moto's "
+            "S3 server on 127.0.0.1, next to the same file read from local disk. moto copies the whole object for "
+            "every ranged GET (`FakeKey.value` in moto/s3/models.py), so the gap between the two rows is mostly "
+            "the test server's, which is why this runs on a smaller file.",
             "",
-            "| input | runs | time (median) | customers/s | peak memory |",
-            "|---|---|---|---|---|",
+            "| input | source | runs | time (median) | customers/s | peak memory |",
+            "|---|---|---|---|---|---|",
         ]
-        if s3["ok"]:
-            lines.append(
-                f"| {s3['customers']:,} customers | {s3['runs']} | {s3['seconds']:.2f} s | "
-                f"{s3['customers_per_second']:,.0f} | {s3['peak_rss_mb']:,.0f} MB |"
-            )
-        else:
-            lines.append(f"| {s3['customers']:,} customers | {s3['runs']} | failed: {s3['error'][:200]} | | |")
+        for label, side in (("local S3 endpoint (moto)", s3["s3"]), ("local disk", s3["local"])):
+            name = f"{s3['customers']:,} customers, {s3['file_mb']:,.0f} MB"
+            if side["ok"]:
+                lines.append(
+                    f"| {name} | {label} | {side['runs']} | {side['seconds']:.2f} s | "
+                    f"{side['customers_per_second']:,.0f} | {side['peak_rss_mb']:,.0f} MB |"
+                )
+            else:
+                lines.append(f"| {name} | {label} | {side['runs']} | failed: {side['error'][:200]} | | |")
     if http:
         lines += [
             "",
@@ -114,10 +118,11 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
             "| customers per request | body | ours p50 | ours p99 | original p50 | original p99 | p50 speed-up |",
             "|---|---|---|---|---|---|---|",
         ]
-        for size in ("1", "100", "1000"):
+        for size in ("1", "100", "1000", "1000-inputs"):
             o, f = http["ours"][size], http["flask"][size]
+            label = "1000, only the 21 model inputs" if size == "1000-inputs" else size
             lines.append(
-                f"| {size} | {http['body_bytes'][size] / 1024:,.0f} KiB | {o['p50_ms']:.2f} ms | "
+                f"| {label} | {http['body_bytes'][size] / 1024:,.0f} KiB | {o['p50_ms']:.2f} ms | "
                 f"{o['p99_ms']:.2f} ms | {f['p50_ms']:.2f} ms | {f['p99_ms']:.2f} ms | "
                 f"{_ratio(f['p50_ms'], o['p50_ms'])} |"
             )
@@ -192,7 +197,9 @@ def _goals(r: dict[str, Any]) -> list[str]:
             _ratio(flask_one["p50_ms"], one["p50_ms"]),
             flask_one["p50_ms"] / one["p50_ms"] >= 3,
         )
-        add("1000 customers p50 (#3)", "≤ 20 ms", f"{big['p50_ms']:.1f} ms", big["p50_ms"] <= 20)
+        add("1000 customers p50, all 190 fields (#3)", "≤ 20 ms", f"{big['p50_ms']:.1f} ms", big["p50_ms"] <= 20)
+        lean = http["ours"]["1000-inputs"]
+        add("1000 customers p50, model inputs only (#3)", "≤ 20 ms", f"{lean['p50_ms']:.1f} ms", lean["p50_ms"] <= 20)
     cold = r.get("cold_start")
     if cold:
         add("cold start (#3)", "≤ 1.5 s", f"{cold['ours_seconds']:.2f} s", cold["ours_seconds"] <= 1.5)

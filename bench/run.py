@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -94,25 +95,79 @@ def bench_files(
     }
 
 
-def bench_s3(model: Path, customers: int, runs: int) -> dict[str, Any]:
-    from amex_scoring.demo import start_s3_server
+def _moto_process() -> tuple[subprocess.Popen[bytes], str]:
+    """moto's S3 server in its own process, so it shares no memory with what is measured."""
+    import socket
 
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, endpoint
+
+
+def bench_s3(model: Path, customers: int, runs: int) -> dict[str, Any]:
     path = synthetic(customers, seed=2024)
-    server, endpoint = start_s3_server()
+    server, endpoint = _moto_process()
+    saved = {
+        k: os.environ.get(k)
+        for k in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    }
+    os.environ.update(
+        AWS_ENDPOINT_URL_S3=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
     try:
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3 = boto3.client("s3")
         s3.create_bucket(Bucket="bench")
         log(f"uploading {path.stat().st_size / 2**20:.0f} MB to the local S3 endpoint")
         s3.upload_file(str(path), "bench", "incoming/bench.parquet")
         log(f"batch through the S3 handler's code path x{runs}")
-        results = repeat(
+        remote = repeat(
             runs, ["batch-s3", "--model", str(model), "--bucket", "bench", "--key", "incoming/bench.parquet"]
         )
     finally:
-        server.stop()  # type: ignore[attr-defined]
-    return {"customers": customers, "endpoint": "moto server on 127.0.0.1", **batch_summary(results)}
+        server.terminate()
+        server.wait()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    log(f"the same file from local disk x{runs}")
+    local = repeat(
+        runs,
+        [
+            "batch-ours",
+            "--model",
+            str(model),
+            "--input",
+            str(path),
+            "--output",
+            str(Path(tempfile.mkdtemp()) / "out.parquet"),
+        ],
+    )
+    return {
+        "customers": customers,
+        "file_mb": path.stat().st_size / 2**20,
+        "s3": batch_summary(remote),
+        "local": batch_summary(local),
+    }
 
 
 def bench_http(model: Path, legacy: Path) -> dict[str, Any]:
@@ -191,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     results["files_medium"] = bench_files(model, legacy, medium, runs, runs, None)
     if not args.quick:
         results["files_kaggle"] = bench_files(model, legacy, KAGGLE_CUSTOMERS, runs, 1, 20.0)
-    results["s3"] = bench_s3(model, medium, runs)
+    results["s3"] = bench_s3(model, 5_000 if args.quick else 20_000, runs)
     results["http"] = bench_http(model, legacy)
     results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)
     results["seconds"] = time.time() - started

@@ -16,6 +16,11 @@ CATEGORICAL = ["B_30", "B_38", "D_114", "D_116", "D_117", "D_120", "D_126", "D_6
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -28,7 +33,7 @@ def batch_ours(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     model = Model(args.model).load()
     fmt = input_format(args.input)
-    scored = score_statements(model, local_opener(args.input, fmt), fmt)
+    scored = score_statements(model, local_opener(args.input), fmt)
     write_predictions_file(scored, model, args.output)
     return {"seconds": time.perf_counter() - start, "customers": scored.customers, "rows": scored.rows_read}
 
@@ -101,7 +106,11 @@ def main() -> None:
         limit = int(args.memory_limit_gb * 1024**3)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     task = {"batch-ours": batch_ours, "batch-original": batch_original, "batch-s3": batch_s3}[args.task]
-    result = task(args)
+    try:
+        result = task(args)
+    except MemoryError as error:  # what running out of memory looks like under the address-space cap
+        print(f"out of memory: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(3)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
     sys.stdout.flush()

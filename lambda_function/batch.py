@@ -42,6 +42,10 @@ def objects_in(event: dict[str, Any]) -> list[S3Object]:
         return [S3Object(detail["bucket"]["name"], detail["object"]["key"])]
     found = []
     for record in event.get("Records") or []:
+        wrapped = _unwrap(record)  # S3 -> SQS -> Lambda, or S3 -> SNS -> Lambda
+        if wrapped is not None:
+            found.extend(objects_in(wrapped))
+            continue
         if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith("ObjectCreated"):
             logger.info(
                 "skipping record",
@@ -51,6 +55,22 @@ def objects_in(event: dict[str, Any]) -> list[S3Object]:
         # Notification keys are form-encoded: `+` is a space, `%2B` a plus.
         found.append(S3Object(record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"])))
     return found
+
+
+def _unwrap(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The S3 event inside an SQS message body or an SNS message, if the record is one."""
+    if record.get("eventSource") == "aws:sqs":
+        text = record.get("body")
+    elif record.get("EventSource") == "aws:sns":
+        text = (record.get("Sns") or {}).get("Message")
+    else:
+        return None
+    try:
+        inner = json.loads(text or "")
+    except ValueError:
+        logger.warning("skipping a message that is not JSON", extra={"event_source": record.get("eventSource")})
+        return {}
+    return inner if isinstance(inner, dict) else {}
 
 
 @dataclass(frozen=True)

@@ -228,21 +228,18 @@ class FeaturePipeline:
         unseen: dict[str, tuple[np.ndarray, list[Any]]] = {}
         for slot, (name, vocabulary) in enumerate(self.vocabularies.items()):
             column = columns.get(name)
-            if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
+            if column is None:
+                column = Categorical(np.full(n_rows, -1, dtype=np.int32), [])
+            elif isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
                 column = Categorical.from_numbers(column)
-            if isinstance(column, Categorical):
-                # Canonicalise each distinct value once; the last slot is the missing value.
-                table = np.array([*map(vocabulary.index, column.values), vocabulary.index(None)], dtype=np.int32)
-                positions[slot] = table[column.codes]
-                rows = np.flatnonzero(positions[slot] < 0)
-                raw = [None if code < 0 else column.values[code] for code in column.codes[rows]]
-            else:  # plain values, as an HTTP request brings them
-                given = list(column) if column is not None else [None] * n_rows
-                positions[slot] = np.fromiter(map(vocabulary.index, given), dtype=np.int32, count=n_rows)
-                rows = np.flatnonzero(positions[slot] < 0)
-                raw = [given[row] for row in rows]
+            elif not isinstance(column, Categorical):  # plain values, as an HTTP request brings them
+                column = Categorical.from_values(list(column))
+            # Canonicalise each distinct value once; the last slot is the missing value.
+            table = np.array([*map(vocabulary.index, column.values), vocabulary.index(None)], dtype=np.int32)
+            positions[slot] = table[column.codes]
+            rows = np.flatnonzero(positions[slot] < 0)
             if rows.size:
-                unseen[name] = (rows, raw)
+                unseen[name] = (rows, [None if code < 0 else column.values[code] for code in column.codes[rows]])
 
         wanted = tuple(range(len(self.layout))) if vectorizer_only else tuple(self.selected)
         numeric_out, numeric_source, onehot_out, onehot_source, onehot_position = self._plan(wanted)

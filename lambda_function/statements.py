@@ -378,8 +378,9 @@ def score_statements(
     return score_customers(model, customers)
 
 
-def local_opener(path: str | Path, fmt: str) -> Opener:
-    return lambda: pa.memory_map(str(path)) if fmt == "parquet" else pa.OSFile(str(path), "rb")
+def local_opener(path: str | Path) -> Opener:
+    # Plain reads, not a memory map: mapped pages of a 10 GB file would count as our memory.
+    return lambda: pa.OSFile(str(path), "rb")
 
 
 # -- writing ----------------------------------------------------------------------------

@@ -306,3 +306,26 @@ print(sorted(m for m in ('pyarrow', 'pandas', 'sklearn') if m in sys.modules))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_internal_error_is_a_json_500_with_the_request_id(committed_model: Model, monkeypatch) -> None:
+    """A bug, not an input: the caller gets the request id to quote, never a stack trace."""
+    handler = handler_for(committed_model)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(committed_model, "predict", broken)
+    status, body, headers = post({"customer_ID": "a"}, handler=handler)
+    assert status == 500
+    assert body == {"error": "internal_error", "message": "internal error", "request_id": headers["x-request-id"]}
+
+
+def test_base64_bodies_from_api_gateway_are_decoded(customers: list[dict[str, Any]]) -> None:
+    import base64
+
+    event = rest_api_v1("POST", "/v1/predict", customers[0])
+    event["body"] = base64.b64encode(event["body"].encode()).decode()
+    event["isBase64Encoded"] = True
+    status, body, _ = call(event)
+    assert status == 200 and body["predictions"][0]["customer_ID"] == customers[0]["customer_ID"]

@@ -259,3 +259,28 @@ def test_transient_s3_failures_raise_for_lambda_to_retry(monkeypatch: pytest.Mon
         server.shutdown()
         monkeypatch.undo()
         s3_client.cache_clear()
+
+
+def test_s3_events_wrapped_in_sqs_or_sns_are_unwrapped(bucket: str, statements_file: Path) -> None:
+    upload(bucket, "incoming/via queue.parquet", statements_file)
+    inner = json.dumps(s3_put("incoming/via queue.parquet", bucket=bucket))
+    sqs = {
+        "Records": [
+            {
+                "messageId": "1",
+                "eventSource": "aws:sqs",
+                "body": inner,
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:uploads",
+            }
+        ]
+    }
+    sns = {
+        "Records": [
+            {"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {"Type": "Notification", "Message": inner}}
+        ]
+    }
+    for event in (sqs, sns):
+        [result] = batch.handler(event, LambdaContext("batch", 900))["results"]
+        assert result["status"] == "scored"
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket}  # sent when notifications are set
+    assert batch.handler(test_event, LambdaContext("batch", 900)) == {"results": []}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import subprocess
 import sys
@@ -177,3 +178,13 @@ def test_console_script_help() -> None:
         check=True,
     )
     assert "only import files you trust" in result.stdout.replace("\n", " ")
+
+
+def test_invoke_runs_the_handler_the_event_calls_for(capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import EVENTS
+
+    assert main(["invoke", "--event", str(EVENTS / "api-health.json")]) == 0
+    response = json.loads(capsys.readouterr().out)  # stdout is the return value; logs go to stderr
+    assert response["statusCode"] == 200 and json.loads(response["body"])["ready"] is True
+    assert main(["invoke", "--event", str(EVENTS / "s3-output-ignored.json")]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["status"] == "skipped"

@@ -54,7 +54,7 @@ def test_imported_model_matches_the_pickles_on_multi_statement_files(
 
     latest = latest_statement_per_customer(frame)
     expected = legacy_probabilities(imputer, vectorizer, pipeline, latest)
-    scored = score_statements(Model(str(legacy_model_dir)).load(), local_opener(path, "parquet"), "parquet")
+    scored = score_statements(Model(str(legacy_model_dir)).load(), local_opener(path), "parquet")
     ours = dict(
         zip(scored.predictions["customer_ID"].to_pylist(), scored.predictions["prediction"].to_pylist(), strict=True)
     )

@@ -39,7 +39,7 @@ VARIANTS: dict[str, Callable[[pa.Table], pa.Table]] = {
 
 def _score(model: Model, table: pa.Table, path: Path) -> dict[str, float]:
     pq.write_table(table, path)
-    scored = score_statements(model, local_opener(path, "parquet"), "parquet")
+    scored = score_statements(model, local_opener(path), "parquet")
     return dict(
         zip(scored.predictions["customer_ID"].to_pylist(), scored.predictions["prediction"].to_pylist(), strict=True)
     )
@@ -88,7 +88,7 @@ def test_non_finite_values_skip_the_customer_and_say_why(
     values[latest_row] = float("inf")
     path = tmp_path / "inf.parquet"
     pq.write_table(_set(table, "D_48", lambda c: pa.array(values, pa.float32())), path)
-    scored = score_statements(committed_model, local_opener(path, "parquet"), "parquet")
+    scored = score_statements(committed_model, local_opener(path), "parquet")
     assert scored.customers == 299 and scored.skipped == {"non-finite value in D_48": 1}
     assert table["customer_ID"][latest_row].as_py() not in scored.predictions["customer_ID"].to_pylist()
 
@@ -100,4 +100,4 @@ def test_a_csv_with_text_in_a_number_column_names_it(committed_model: Model, tmp
     row[header.index("D_48")] = "lots"
     path.write_text(",".join(header) + "\n" + ",".join(row) + "\n")
     with pytest.raises(InputError, match="D_48"):
-        score_statements(committed_model, local_opener(path, "csv"), "csv")
+        score_statements(committed_model, local_opener(path), "csv")
