@@ -12,6 +12,12 @@ from pathlib import Path
 DEFAULT_MODEL = os.environ.get("MODEL_URI") or str(Path(__file__).resolve().parent.parent / "model")
 
 
+def _require_files(*paths: str) -> None:
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"file not found: {path}")
+
+
 def _synth(args: argparse.Namespace) -> None:
     from .synth import write_synthetic
 
@@ -27,9 +33,7 @@ def _synth(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .train import describe, train
 
-    for path in (args.data, args.labels):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"file not found: {path}")
+    _require_files(args.data, args.labels)
     manifest = train(
         args.data,
         args.labels,
@@ -48,9 +52,7 @@ def _train(args: argparse.Namespace) -> None:
 def _import_legacy(args: argparse.Namespace) -> None:
     from .legacy import UNPICKLE_WARNING, import_legacy
 
-    for path in (args.vectorizer, args.imputer, args.model):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"file not found: {path}")
+    _require_files(args.vectorizer, args.imputer, args.model)
     print(f"warning: {UNPICKLE_WARNING}", file=sys.stderr)
     manifest = import_legacy(
         args.vectorizer,
@@ -83,8 +85,7 @@ def _score(args: argparse.Namespace) -> None:
         raise InputError(f"{args.input}: expected a .parquet, .csv or .csv.gz file")
     if Path(args.output).suffix.lower() not in (".csv", ".parquet"):
         raise InputError(f"{args.output}: the output must end in .csv or .parquet")
-    if not Path(args.input).is_file():
-        raise FileNotFoundError(f"file not found: {args.input}")
+    _require_files(args.input)
     model = Model(args.model).load()
     start = time.perf_counter()
     scored = score_statements(model, local_opener(args.input), fmt)

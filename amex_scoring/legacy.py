@@ -9,7 +9,6 @@ which break on pickles from older scikit-learn releases.
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import warnings
 from pathlib import Path
@@ -22,7 +21,7 @@ from lambda_function.artifacts import write_model_directory
 from lambda_function.schema import CUSTOMER_ID
 from lambda_function.scoring import Model
 
-from .recipe import input_schema, preprocessing_spec, vectorizer_inputs, vectorizer_records
+from .recipe import input_schema, manifest_header, preprocessing_spec, vectorizer_inputs, vectorizer_records
 
 PARITY_TOLERANCE = 1e-6
 UNPICKLE_WARNING = (
@@ -180,12 +179,8 @@ def import_legacy(
 ) -> dict[str, Any]:
     imputer, vectorizer, model = _load(imputer_path), _load(vectorizer_path), _load(model_path)
     spec, booster = convert(imputer, vectorizer, model)
-    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     manifest = {
-        "name": name,
-        "version": version or created.strftime("%Y%m%d.%H%M%S"),
-        "created": created.isoformat().replace("+00:00", "Z"),
-        "source": "imported",
+        **manifest_header(name, version, "imported"),
         "source_detail": {
             "vectorizer": Path(vectorizer_path).name,
             "imputer": Path(imputer_path).name,

@@ -6,6 +6,7 @@ their translation into the plain-JSON preprocessing spec the runtime reads.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,6 +92,17 @@ def preprocessing_spec(
         "columns": [[feature, category] for feature, category in layout],
         "selected": None if selected is None else [int(i) for i in selected],
         "scaling": scaling,
+    }
+
+
+def manifest_header(name: str, version: str | None, source: str) -> dict[str, Any]:
+    """Name, version (default: the creation time), creation time and source of a new model."""
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return {
+        "name": name,
+        "version": version or created.strftime("%Y%m%d.%H%M%S"),
+        "created": created.isoformat().replace("+00:00", "Z"),
+        "source": source,
     }
 
 

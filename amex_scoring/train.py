@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from .recipe import (
     NUMERIC_INPUTS,
     input_schema,
     latest_statement_per_customer,
+    manifest_header,
     preprocessing_spec,
     vectorizer_records,
 )
@@ -132,12 +132,8 @@ def train(
         "validation_customers": len(held_out),
     }
     reference = _reference(pipeline, booster, customers)
-    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     manifest = {
-        "name": name,
-        "version": version or created.strftime("%Y%m%d.%H%M%S"),
-        "created": created.isoformat().replace("+00:00", "Z"),
-        "source": "trained",
+        **manifest_header(name, version, "trained"),
         "source_detail": {
             "data": Path(data).name,
             "labels": Path(labels).name,

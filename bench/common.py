@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -47,12 +45,6 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def run_worker(
     args: list[str], *, memory_limit_gb: float | None = None, python: str | None = None, timeout: float = 3600
 ) -> dict[str, Any]:
@@ -70,22 +62,6 @@ def run_worker(
     data = json.loads(lines[-1])
     data.update(ok=True, process_seconds=wall)
     return data
-
-
-def python312() -> str | None:
-    candidates = [
-        shutil.which("python3.12"),
-        *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
-        "/usr/bin/python3.12",
-        "/usr/local/bin/python3.12",
-    ]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.version_info[:2] >= (3, 12))"], capture_output=True, text=True
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == "True":
-            return candidate
-    return None
 
 
 def folder_size_mb(path: Path) -> float:
