@@ -53,7 +53,6 @@ def invoke(event: dict[str, Any], function: str | None = None, timeout_seconds: 
     function = function or function_for(event)
     default_timeout = 900.0 if function == "batch" else 30.0
     timeout = timeout_seconds or float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", default_timeout))
-    handler = load_handler(function)
     # In Lambda, logs and EMF metrics go to stdout for CloudWatch; here stdout is the result.
     with contextlib.redirect_stdout(sys.stderr):
-        return handler(event, LambdaContext(function, timeout))
+        return load_handler(function)(event, LambdaContext(function, timeout))
