@@ -156,8 +156,8 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
     lines += _goals(r)
     lines += [
         "",
-        "Reproduce: `make bench` (about 15 minutes on this machine the first time, 5 after: the Kaggle-scale file is generated "
-        "once into `.venv/bench-cache/`). `python -m bench.run --quick` is a five-minute smoke run.",
+        "Reproduce: `make bench` (about 15 minutes on this machine the first time, 5 after: the Kaggle-scale "
+        "file is generated once into `.venv/bench-cache/`). `python -m bench.run --quick` is a short smoke run.",
         "",
     ]
     return "\n".join(lines)
