@@ -2,7 +2,8 @@
 
 Streams the input batch by batch and keeps only each customer's latest statement, so
 memory grows with the number of customers, not with the file. The S3 handler and the
-`score` CLI both call `score_statements` and `write_predictions`.
+`score` CLI both call `score_statements`, then `encode_predictions` (one S3 PUT) or
+`write_predictions_file` (a local file, renamed into place).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) 
         footer = _checked_call(lambda: pq.ParquetFile(source), "not a readable Parquet file")
         _require(set(footer.schema_arrow.names), needed)
         # Read text columns as dictionaries: far fewer strings to build, and codes for free.
-        text = [CUSTOMER_ID, STATEMENT_DATE, *(name for name in needed if name not in numeric)]
+        schema = footer.schema_arrow
+        text = [name for name in needed if name not in numeric and _is_text(schema.field(name).type)]
         # Remote objects: coalesce column-chunk reads into fewer, larger requests. Local files:
         # read each chunk as it is needed, which keeps a 10 GB file's peak memory far lower.
         remote = not isinstance(source, pa.OSFile | pa.MemoryMappedFile)
@@ -163,28 +165,36 @@ def _require(present: set[str], needed: list[str]) -> None:
         raise InputError(f"missing required columns: {', '.join(missing)}")
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return any(
+        test(kind)
+        for test in (
+            pa.types.is_integer,
+            pa.types.is_floating,
+            pa.types.is_decimal,
+            pa.types.is_boolean,
+            pa.types.is_null,
+        )
+    )
+
+
 def _check_types(batch: pa.RecordBatch, numeric: set[str]) -> None:
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        kind = column.type
-        if pa.types.is_dictionary(kind):
-            kind = kind.value_type
-        if name in (CUSTOMER_ID,) and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-            raise InputError(f"column {name} has type {column.type}, expected text")
-        if name == STATEMENT_DATE and not (
-            pa.types.is_string(kind)
-            or pa.types.is_large_string(kind)
-            or pa.types.is_temporal(kind)
-            or pa.types.is_null(kind)
-        ):
-            raise InputError(f"column {name} has type {column.type}, expected a date")
-        if name in numeric and not (
-            pa.types.is_integer(kind)
-            or pa.types.is_floating(kind)
-            or pa.types.is_null(kind)
-            or pa.types.is_decimal(kind)
-            or pa.types.is_boolean(kind)
-        ):
-            raise InputError(f"column {name} has type {column.type}, expected a number")
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if name == CUSTOMER_ID:
+            expected, ok = "text", _is_text(kind)
+        elif name == STATEMENT_DATE:
+            expected, ok = "a date", _is_text(kind) or pa.types.is_temporal(kind) or pa.types.is_null(kind)
+        elif name in numeric:
+            expected, ok = "a number", _is_number(kind)
+        else:  # a categorical: its codes may be numbers or text
+            expected, ok = "a number or text", _is_number(kind) or _is_text(kind)
+        if not ok:
+            raise InputError(f"column {name} has type {column.type}, expected {expected}")
 
 
 _NO_DATE = np.iinfo(np.int64).min  # a missing S_2 sorts before every date

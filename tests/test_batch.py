@@ -284,3 +284,10 @@ def test_s3_events_wrapped_in_sqs_or_sns_are_unwrapped(bucket: str, statements_f
         assert result["status"] == "scored"
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket}  # sent when notifications are set
     assert batch.handler(test_event, LambdaContext("batch", 900)) == {"results": []}
+
+
+def test_a_categorical_of_the_wrong_type_is_reported(bucket: str, statements_file: Path) -> None:
+    table = pq.read_table(statements_file)
+    nested = pa.array([[value] for value in table["D_63"].to_pylist()], pa.list_(pa.string()))
+    message = _report(bucket, table.set_column(table.schema.get_field_index("D_63"), "D_63", nested), "nested")
+    assert message.startswith("column D_63 has type list<") and message.endswith(", expected a number or text")
