@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,8 +157,3 @@ def latest_statements(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], 
         if customer not in chosen or key >= chosen[customer][0]:
             chosen[customer] = (key, position)
     return list(chosen), [records[position] for _, position in chosen.values()]
-
-
-def columns_from_records(records: Iterable[Mapping[str, Any]], inputs: Iterable[str]) -> dict[str, list[Any]]:
-    records = list(records)
-    return {name: [record.get(name) for record in records] for name in inputs}
