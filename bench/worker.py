@@ -12,8 +12,6 @@ import sys
 import time
 from typing import Any
 
-CATEGORICAL = ["B_30", "B_38", "D_114", "D_116", "D_117", "D_120", "D_126", "D_63", "D_64", "D_66", "D_68"]
-
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
@@ -59,6 +57,10 @@ def batch_original(args: argparse.Namespace) -> dict[str, Any]:
     import sklearn.pipeline  # noqa: F401
     import xgboost  # noqa: F401
 
+    from amex_scoring.recipe import CATEGORICAL_INPUTS  # imports pandas: only on this side
+
+    categorical = list(CATEGORICAL_INPUTS)
+
     start = time.perf_counter()
     vectorizer, imputer, pipeline = load_original(args.legacy)
     frame = pd.read_parquet(args.input)
@@ -68,8 +70,8 @@ def batch_original(args: argparse.Namespace) -> dict[str, Any]:
     frame[numeric] = imputer.transform(frame[numeric])
     for name in ("D_63", "D_64"):  # pandas 3 keeps NaN through astype(str); the original got "None"
         frame[name] = frame[name].astype(object).where(frame[name].notna(), None).map(str)
-    frame[CATEGORICAL] = frame[CATEGORICAL].astype(str)
-    features = [name for name in vectorizer.feature_names_ if "=" not in name] + CATEGORICAL
+    frame[categorical] = frame[categorical].astype(str)
+    features = [name for name in vectorizer.feature_names_ if "=" not in name] + categorical
     matrix = vectorizer.transform(frame[features].to_dict(orient="records"))
     probability = pipeline.predict_proba(matrix)[:, 1]
     pd.DataFrame({"customer_ID": frame["customer_ID"], "prediction": probability}).to_csv(args.output, index=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -119,15 +120,18 @@ class Encoded:
     numeric: dict[str, np.ndarray] = field(default_factory=dict)
     positions: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def warnings_for(self, row: int) -> list[str]:
-        notes = []
+    @cached_property
+    def warnings(self) -> list[list[str]]:
+        """Per row, the unseen categories it had; built once, not scanned again per row."""
+        notes: list[list[str]] = [[] for _ in range(self.matrix.shape[0])]
         for name, (rows, values) in self.unseen.items():
-            hits = np.flatnonzero(rows == row)
-            if hits.size:
-                value = values[hits[0]]
+            for row, value in zip(rows.tolist(), values, strict=True):
                 shown = "missing value" if is_missing(value) else f"category {value!r}"
-                notes.append(f"{name}: unseen {shown}, encoded as all zeros")
+                notes[row].append(f"{name}: unseen {shown}, encoded as all zeros")
         return notes
+
+    def warnings_for(self, row: int) -> list[str]:
+        return list(self.warnings[row])
 
     def rejected(self) -> np.ndarray:
         """Rows that cannot be scored (a non-finite number in an input)."""
