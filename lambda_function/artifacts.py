@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class ModelArtifacts:
     preprocessing: dict[str, Any]
     reference: dict[str, Any] | None
     checksum: str  # SHA-256 of manifest.json, which pins every other file
+    booster_bytes: bytes = field(repr=False)  # the verified bytes: what was hashed is what gets loaded
 
     @property
     def booster_path(self) -> Path:
@@ -80,13 +81,18 @@ def load_artifacts(directory: str | Path) -> ModelArtifacts:
     files = manifest.get("files")
     if not isinstance(files, dict) or any(name not in files for name in REQUIRED_FILES):
         raise ArtifactError(f"{manifest_path}: 'files' must list {', '.join(REQUIRED_FILES)}")
+    booster_bytes = b""
     for name, expected in files.items():
         path = directory / name
         if Path(name).name != name:
             raise ArtifactError(f"{manifest_path}: file name {name!r} must not contain a path")
         if not path.is_file():
             raise ArtifactError(f"model artifact missing: {path}")
-        actual = sha256_file(path)
+        if name == BOOSTER:
+            booster_bytes = path.read_bytes()
+            actual = hashlib.sha256(booster_bytes).hexdigest()
+        else:
+            actual = sha256_file(path)
         if actual != expected:
             raise ArtifactError(
                 f"checksum mismatch for {path}: manifest says {expected}, file is {actual} "
@@ -98,6 +104,7 @@ def load_artifacts(directory: str | Path) -> ModelArtifacts:
         preprocessing=_read_json(directory / PREPROCESSING),
         reference=_read_json(directory / REFERENCE) if REFERENCE in files else None,
         checksum=sha256_file(manifest_path),
+        booster_bytes=booster_bytes,
     )
 
 

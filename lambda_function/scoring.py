@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .artifacts import ArtifactError, ModelArtifacts, load_artifacts, resolve_model_uri
+from .booster import Booster, BoosterError
 from .features import Column, Encoded, FeaturePipeline
 from .schema import CUSTOMER_ID, STATEMENT_DATE
 
@@ -33,26 +34,21 @@ class Model:
         self.artifacts: ModelArtifacts | None = None
 
     def load(self) -> Model:
-        import xgboost
-
         artifacts = load_artifacts(resolve_model_uri(self.uri, self.cache_dir))
         try:
             pipeline = FeaturePipeline(artifacts.preprocessing)
         except ValueError as error:
             raise ArtifactError(f"{artifacts.directory / 'preprocessing.json'}: {error}") from None
-        booster = xgboost.Booster()
         try:
-            booster.load_model(str(artifacts.booster_path))
-        except xgboost.core.XGBoostError as error:
+            booster = Booster(artifacts.booster_bytes)
+        except BoosterError as error:
             raise ArtifactError(f"cannot load booster {artifacts.booster_path}: {error}") from None
-        if booster.num_features() != len(pipeline.selected):
+        if booster.num_features != len(pipeline.selected):
             raise ArtifactError(
-                f"{artifacts.booster_path} expects {booster.num_features()} features but "
+                f"{artifacts.booster_path} expects {booster.num_features} features but "
                 f"preprocessing.json produces {len(pipeline.selected)}"
             )
-        booster.feature_names = None  # we hand it a plain matrix in the layout's order
         self.artifacts, self.pipeline, self.booster = artifacts, pipeline, booster
-        self._threads: int | None = None
         return self
 
     @property
@@ -93,23 +89,15 @@ class Model:
             if rejected.any():
                 matrix = matrix.copy()
                 matrix[rejected] = 0.0  # scored, then discarded below
-            self._use_threads(n_rows)
-            probability[:] = self.booster.inplace_predict(matrix, validate_features=False)
+            # Waking a thread pool costs more than predicting a few rows on one core.
+            self.booster.set_threads(1 if n_rows <= SMALL_BATCH else 0)
+            probability[:] = self.booster.predict(matrix)
             probability[rejected] = np.nan
         return Scores(probability, probability >= self.threshold, encoded)
 
-    def _use_threads(self, n_rows: int) -> None:
-        # Waking a thread pool costs more than predicting a few rows on one core.
-        threads = 1 if n_rows <= SMALL_BATCH else 0  # 0: every core
-        if threads != self._threads:
-            self.booster.set_param({"nthread": threads})
-            self._threads = threads
-
     def explain(self, encoded: Encoded, top: int) -> list[list[dict[str, Any]]]:
         """Per row, the `top` inputs that moved the log-odds most (one-hots folded back)."""
-        import xgboost
-
-        contributions = self.booster.predict(xgboost.DMatrix(encoded.matrix), pred_contribs=True)[:, :-1]
+        contributions = self.booster.contributions(encoded.matrix)[:, :-1]
         features = sorted({self.pipeline.layout[index][0] for index in encoded.columns})
         folding = np.zeros((len(encoded.columns), len(features)))
         for out, index in enumerate(encoded.columns):

@@ -285,23 +285,27 @@ def test_the_same_app_over_a_real_socket(customers: list[dict[str, Any]]) -> Non
         thread.join(timeout=10)
 
 
-def test_the_api_module_imports_no_pyarrow_pandas_or_sklearn() -> None:
-    """Block them outright: the handler must import and answer without them."""
+def test_the_api_module_imports_no_pyarrow_pandas_sklearn_or_the_xgboost_package() -> None:
+    """Block them outright: the handler must import, predict and explain without them.
+
+    XGBoost's library is called directly; its Python package (which imports SciPy) is not loaded.
+    """
     script = """
 import importlib.abc, json, sys
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('pyarrow', 'pandas', 'sklearn'):
+        if name.split('.')[0] in ('pyarrow', 'pandas', 'sklearn', 'scipy'):
             raise ImportError('blocked: ' + name)
 sys.meta_path.insert(0, Block())
 from amex_scoring.invoke import LambdaContext
 """
     script += f"""
 from lambda_function.api import handler
-event = json.loads(open({str(EVENTS / "api-predict.json")!r}).read())
-response = handler(event, LambdaContext('api', 30))
-assert response['statusCode'] == 200, response
-print(sorted(m for m in ('pyarrow', 'pandas', 'sklearn') if m in sys.modules))
+for name in ('api-predict.json', 'api-explain.json'):
+    event = json.loads(open({str(EVENTS)!r} + '/' + name).read())
+    response = handler(event, LambdaContext('api', 30))
+    assert response['statusCode'] == 200, response
+print(sorted(m for m in ('pyarrow', 'pandas', 'sklearn', 'scipy', 'xgboost') if m in sys.modules))
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
