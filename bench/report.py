@@ -147,7 +147,10 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
             f"A fresh `{cold['python']} -I -S` process per run, that sees only the folder named (the image's "
             "/var/task built as the Dockerfile does, bytecode precompiled), importing the handler module, which "
             "loads and verifies the model; against importing the original stack (Flask, pandas, scikit-learn, "
-            "full xgboost, joblib, installed the same way) and unpickling its three files.",
+            "full xgboost, joblib, installed the same way) and unpickling its three files. Timed from spawning the "
+            "interpreter to the moment the code is done (the child reports the system-wide monotonic clock, then "
+            "leaves with `os._exit`): Lambda keeps an initialised process, so interpreter teardown is not part of a "
+            "cold start, on either side.",
             "",
             "| | median of runs | all runs | folder size |",
             "|---|---|---|---|",
