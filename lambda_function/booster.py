@@ -98,9 +98,18 @@ class Booster:
         _check(lib.XGBoosterGetNumFeature(self._handle, ctypes.byref(count)))
         self.num_features = int(count.value)
         self._threads: int | None = None
+        # One proxy for every prediction: given none, XGBoost builds one per call, and a
+        # proxy's construction (its own context: device-string regex, cgroup CPU files)
+        # costs about a third of predicting one row.
+        self._proxy = ctypes.c_void_p()
+        _check(lib.XGProxyDMatrixCreate(ctypes.byref(self._proxy)))
 
     def __del__(self) -> None:
-        if getattr(self, "_handle", None) and _library is not None:
+        if _library is None:
+            return
+        if getattr(self, "_proxy", None):
+            _library.XGDMatrixFree(self._proxy)
+        if getattr(self, "_handle", None):
             _library.XGBoosterFree(self._handle)
 
     def config(self) -> dict[str, Any]:
@@ -126,7 +135,7 @@ class Booster:
                 self._handle,
                 _array_interface(matrix),
                 _VALUE,
-                None,
+                self._proxy,
                 ctypes.byref(shape),
                 ctypes.byref(dims),
                 ctypes.byref(result),
