@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+REMEMBERED_SPELLINGS = 4096  # per input: bounds a warm container's memory whatever clients send
+
 
 @dataclass(frozen=True)
 class Categorical:
@@ -24,23 +26,6 @@ class Categorical:
 
     codes: np.ndarray
     values: Sequence[Any]
-
-    @classmethod
-    def from_values(cls, values: Sequence[Any]) -> Categorical:
-        lookup: dict[Any, int] = {}
-        distinct: list[Any] = []
-        codes = np.empty(len(values), dtype=np.int32)
-        for row, value in enumerate(values):
-            if value is None:
-                codes[row] = -1
-                continue
-            key = (type(value), value)  # keep 1 and "1" apart; canonicalised later
-            code = lookup.get(key)
-            if code is None:
-                code = lookup[key] = len(distinct)
-                distinct.append(value)
-            codes[row] = code
-        return cls(codes, distinct)
 
     @classmethod
     def from_numbers(cls, values: np.ndarray) -> Categorical:
@@ -74,6 +59,15 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+def _raw_values(column: Categorical | Sequence[Any] | None, rows: np.ndarray) -> list[Any]:
+    """The values a client sent in `rows`, for warnings."""
+    if column is None:
+        return [None] * len(rows)
+    if isinstance(column, Categorical):
+        return [None if code < 0 else column.values[code] for code in column.codes[rows].tolist()]
+    return [column[row] for row in rows.tolist()]
+
+
 class Vocabulary:
     """The learnt categories of one input, matched however the value is spelt.
 
@@ -85,6 +79,7 @@ class Vocabulary:
         self.categories = list(categories)
         self.missing = missing
         self._keys: dict[Any, int] = {}
+        self._remembered: dict[tuple[type, Any], int] = {}
         for position, category in enumerate(self.categories):
             self._keys.setdefault(category, position)
             number = _finite_float(category)
@@ -108,6 +103,20 @@ class Vocabulary:
         if isinstance(value, (int, float, np.integer, np.floating)):
             return self._keys.get(float(value), -1)
         return -1
+
+    def positions(self, values: Sequence[Any]) -> list[int]:
+        """`index` of each value; each spelling is worked out once per container, as clients repeat them."""
+        remembered = self._remembered
+        out = []
+        for value in values:
+            key = (value.__class__, value)  # keep 1 and "1" apart until `index` canonicalises them
+            position = remembered.get(key)
+            if position is None:
+                position = self.index(value)
+                if len(remembered) < REMEMBERED_SPELLINGS and value == value:  # NaN never finds itself again
+                    remembered[key] = position
+            out.append(position)
+        return out
 
 
 @dataclass
@@ -229,21 +238,27 @@ class FeaturePipeline:
         nonfinite = {names[i]: infinite[i] for i in np.flatnonzero(infinite.any(axis=1))} if infinite.any() else {}
 
         positions = np.empty((len(self.vocabularies), n_rows), dtype=np.int32)
-        unseen: dict[str, tuple[np.ndarray, list[Any]]] = {}
+        sources: list[Categorical | Sequence[Any] | None] = []
         for slot, (name, vocabulary) in enumerate(self.vocabularies.items()):
             column = columns.get(name)
-            if column is None:
-                column = Categorical(np.full(n_rows, -1, dtype=np.int32), [])
-            elif isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
+            if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
                 column = Categorical.from_numbers(column)
-            elif not isinstance(column, Categorical):  # plain values, as an HTTP request brings them
-                column = Categorical.from_values(list(column))
-            # Canonicalise each distinct value once; the last slot is the missing value.
-            table = np.array([*map(vocabulary.index, column.values), vocabulary.index(None)], dtype=np.int32)
-            positions[slot] = table[column.codes]
-            rows = np.flatnonzero(positions[slot] < 0)
-            if rows.size:
-                unseen[name] = (rows, [None if code < 0 else column.values[code] for code in column.codes[rows]])
+            if column is None:
+                positions[slot] = vocabulary.index(None)
+            elif isinstance(column, Categorical):
+                # Canonicalise each distinct value once; the last slot is the missing value.
+                table = np.array([*map(vocabulary.index, column.values), vocabulary.index(None)], dtype=np.int32)
+                positions[slot] = table[column.codes]
+            else:  # plain values, as an HTTP request brings them
+                positions[slot] = vocabulary.positions(column)
+            sources.append(column)
+        unseen: dict[str, tuple[np.ndarray, list[Any]]] = {}
+        never_seen = positions < 0
+        if never_seen.any():
+            names_by_slot = list(self.vocabularies)
+            for slot in np.flatnonzero(never_seen.any(axis=1)):
+                rows = np.flatnonzero(never_seen[slot])
+                unseen[names_by_slot[slot]] = (rows, _raw_values(sources[slot], rows))
 
         wanted = tuple(range(len(self.layout))) if vectorizer_only else tuple(self.selected)
         numeric_out, numeric_source, onehot_out, onehot_source, onehot_position = self._plan(wanted)

@@ -31,6 +31,34 @@ def test_text_codes_keep_their_spelling() -> None:
     assert vocabulary.index("o") == -1
 
 
+def test_remembered_spellings_give_what_index_gives() -> None:
+    """The per-container memory of spellings never conflates 1 with "1" or True, and stays bounded."""
+    from lambda_function import features
+
+    numeric = Vocabulary(["-1.0", "0.0", "1.0"], missing=0.0)
+    text = Vocabulary(["-1", "1", "None", "O"], missing="None")
+    spellings = [0, 0.0, "0", "0.0", 1, "1", 1.0, "1.0", True, False, None, float("nan"), " 1 ", "O", "o", -1, "-1"]
+    for vocabulary in (numeric, text):
+        expected = [vocabulary.index(value) for value in spellings]
+        assert vocabulary.positions(spellings) == expected
+        assert vocabulary.positions(spellings[::-1]) == expected[::-1]  # now answered from memory
+    many = Vocabulary(["a"], missing=None)
+    many.positions([f"code-{i}" for i in range(features.REMEMBERED_SPELLINGS + 500)])
+    assert len(many._remembered) == features.REMEMBERED_SPELLINGS
+    assert many.positions(["a", float("nan"), float("nan")]) == [0, -1, -1]
+
+
+def test_unseen_categories_are_reported_with_what_the_client_sent(committed_model) -> None:
+    pipeline = committed_model.pipeline
+    encoded = pipeline.encode({"D_63": ["CO", "ZZ", 7, "CO"], "B_30": [9, 0, "0", "9.0"]}, 4)
+    assert encoded.warnings == [
+        ["B_30: unseen category 9, encoded as all zeros"],
+        ["D_63: unseen category 'ZZ', encoded as all zeros"],
+        ["D_63: unseen category 7, encoded as all zeros"],
+        ["B_30: unseen category '9.0', encoded as all zeros"],
+    ]
+
+
 def _sklearn_reference(frame: pd.DataFrame, numeric: list[str], categorical: list[str]):
     """Fit scikit-learn's objects the way the user's recipe does."""
     from sklearn.feature_extraction import DictVectorizer
