@@ -6,11 +6,12 @@ invocation, so it is switched off). Nothing here imports pyarrow, pandas or scik
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Annotated, Any, Required
 
 from fastapi import FastAPI, Request
@@ -39,34 +40,62 @@ Code = Annotated[
 # are kept and reported back as warnings. A TypedDict rather than a model: validation
 # then costs what the client sent, not 190 defaults per customer.
 KNOWN_FIELDS = frozenset({CUSTOMER_ID, STATEMENT_DATE, *FEATURES})
-Customer = TypedDict(  # type: ignore[misc]
-    "Customer",
-    {
-        CUSTOMER_ID: Required[Annotated[str, Field(strict=True, min_length=1, max_length=256)]],
-        STATEMENT_DATE: dt.date | None,
-        **{name: Code if name in CATEGORICAL else Number for name in FEATURES},
-    },
-    total=False,
-)
-Customer.__pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[attr-defined]
 
 
-class Batch(TypedDict):
-    customers: Annotated[list[Customer], Field(min_length=1)]  # type: ignore[misc]
+def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
+    """A customer's statement as a TypedDict: its ID, S_2 and the given features, each type-checked."""
+    statement = TypedDict(  # type: ignore[misc]
+        name,
+        {
+            CUSTOMER_ID: Required[Annotated[str, Field(strict=True, min_length=1, max_length=256)]],
+            STATEMENT_DATE: dt.date | None,
+            **{feature: Code if feature in CATEGORICAL else Number for feature in features},
+        },
+        total=False,
+    )
+    statement.__pydantic_config__ = ConfigDict(extra=extra)
+    return statement
 
 
-Batch.__pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[attr-defined]
+def _batch_type(customer: Any, *, fail_fast: bool = False) -> Any:
+    # Functional syntax: the annotation must hold `customer` itself, not a name to resolve later.
+    batch = TypedDict(  # noqa: UP013
+        "Batch", {"customers": Annotated[list[customer], Field(min_length=1, fail_fast=fail_fast)]}
+    )
+    batch.__pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[attr-defined]
+    return batch
+
+
+Customer = _statement_type("Customer", FEATURES, extra="allow")
 _customer = TypeAdapter(Customer)
 _customers = TypeAdapter(list[Customer])
-_batch = TypeAdapter(Batch)
+_batch = TypeAdapter(_batch_type(Customer))
 
 
-def _validate_json(body: bytes, single: bool, max_batch: int) -> list[dict[str, Any]] | None:
+def lean_batch_validator(inputs: Iterable[str]) -> TypeAdapter[Any]:
+    """Batches holding only what the model reads, with the same field types, and nothing else.
+
+    Pydantic looks up each of a TypedDict's fields in every customer, so the full schema
+    costs 190 lookups per customer even when a client sends the 21 inputs. This one fails
+    at the first customer carrying any other field; the full schema then decides.
+    """
+    lean = _statement_type("ModelInputs", [name for name in FEATURES if name in set(inputs)], extra="forbid")
+    return TypeAdapter(_batch_type(lean, fail_fast=True))
+
+
+def _validate_json(
+    body: bytes, single: bool, max_batch: int, lean: TypeAdapter[Any] | None = None
+) -> list[dict[str, Any]] | None:
     """The fast path: pydantic parses and validates the bytes in one pass. None if anything is off."""
     try:
         if single or b'"customers"' not in body:
             return [_customer.validate_json(body)]
-        customers = _batch.validate_json(body)["customers"]
+        customers = None
+        if lean is not None:
+            with contextlib.suppress(ValidationError):  # another field somewhere: the full schema decides
+                customers = lean.validate_json(body)["customers"]
+        if customers is None:
+            customers = _batch.validate_json(body)["customers"]
     except ValidationError:
         return None
     return customers if len(customers) <= max_batch else None
@@ -178,6 +207,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         "Send the statement fields of the AmEx layout; missing fields are imputed as in training.",
     )
     example = _example(model)
+    lean = lean_batch_validator(model.inputs) if model is not None else None
     predict_body = {
         "required": True,
         "content": {
@@ -224,7 +254,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         body = await request.body()
         if len(body) > settings.max_body_bytes:
             raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={settings.max_body_bytes}")
-        valid = _validate_json(body, single, settings.max_batch)
+        valid = _validate_json(body, single, settings.max_batch, lean)
         if valid is not None:
             return valid
         # Something is wrong: parse again the slow way, to say precisely what.

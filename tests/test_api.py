@@ -199,6 +199,36 @@ def test_invalid_bodies_get_422_naming_the_field(body: Any, field: str, fragment
     assert fragment in answer["detail"][0]["msg"] or fragment in answer["message"]
 
 
+def test_the_lean_batch_schema_accepts_and_refuses_exactly_what_the_full_one_does(
+    committed_model: Model, customers: list[dict[str, Any]]
+) -> None:
+    """Batches of model inputs only take a faster schema; its verdicts must be the full schema's."""
+    lean = api.lean_batch_validator(committed_model.inputs)
+    inputs_only = [
+        {k: v for k, v in c.items() if k in {"customer_ID", "S_2", *committed_model.inputs}} for c in customers
+    ]
+    first_input = committed_model.inputs[0]
+    bodies = [
+        {"customers": inputs_only},
+        {"customers": customers},
+        {"customers": [*inputs_only[:3], {**inputs_only[3], "P_2": "high"}]},  # a field the model does not read
+        {"customers": [*inputs_only[:3], {**inputs_only[3], first_input: "high"}]},
+        {"customers": [*inputs_only[:3], {**inputs_only[3], first_input: True}]},
+        {"customers": [*inputs_only[:3], {**inputs_only[3], "D_63": 1.5, "B_30": "0"}]},
+        {"customers": [*inputs_only[:3], {**inputs_only[3], "favourite_colour": "blue"}]},
+        {"customers": [*inputs_only[:3], {"S_2": "2018-01-01"}]},
+        {"customers": [{**inputs_only[0], "S_2": "2018-02-30"}]},
+        {"customers": [{**inputs_only[0], "S_2": None, first_input: None}]},
+    ]
+    verdicts = []
+    for payload in bodies:
+        raw = json.dumps(payload).encode()
+        fast = api._validate_json(raw, False, 1000, lean)
+        assert fast == api._validate_json(raw, False, 1000, None), payload
+        verdicts.append(fast is not None)
+    assert verdicts == [True, True, False, False, False, True, True, False, False, True]
+
+
 def test_malformed_json_is_400_and_wrong_content_type_is_415() -> None:
     status, body, _ = post('{"customer_ID": "a",')
     assert status == 400 and body["error"] == "malformed_json"
