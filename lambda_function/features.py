@@ -139,9 +139,6 @@ class Encoded:
                 notes[row].append(f"{name}: unseen {shown}, encoded as all zeros")
         return notes
 
-    def warnings_for(self, row: int) -> list[str]:
-        return list(self.warnings[row])
-
     def rejected(self) -> np.ndarray:
         """Rows that cannot be scored (a non-finite number in an input)."""
         bad = np.zeros(self.matrix.shape[0], dtype=bool)

@@ -106,7 +106,7 @@ def test_matrix_equals_simple_imputer_and_dict_vectorizer(statements_file) -> No
     # Unseen categories encode as all zeros (as DictVectorizer does) and are reported.
     assert set(encoded.unseen["D_63"][0]) >= set(range(10))  # plus missing D_63: never seen in training
     assert set(encoded.unseen["B_38"][0]) >= set(range(10, 20))
-    assert "D_63: unseen category 'ZZ', encoded as all zeros" in encoded.warnings_for(0)
+    assert "D_63: unseen category 'ZZ', encoded as all zeros" in encoded.warnings[0]
 
 
 def test_categorical_columns_from_parquet_codes_and_json_values_agree(committed_model) -> None:
