@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-SIZES = {1: (30, 1000), 100: (5, 200), 1000: (3, 40)}  # warm-up, measured iterations
+SIZES = {1: (30, 1000), 100: (5, 200), 1000: (3, 40)}  # warm-up, measured iterations per side
+ROUNDS = 10  # the two sides alternate in blocks, so a drift in the machine's speed hits both alike
 
 
 def customers(count: int, imputer: Any) -> list[dict[str, Any]]:
@@ -46,14 +47,19 @@ def customers(count: int, imputer: Any) -> list[dict[str, Any]]:
     return out
 
 
-def timings(call: Any, warmup: int, iterations: int) -> list[float]:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1000)
+def timings(calls: dict[str, Any], warmup: int, iterations: int) -> dict[str, list[float]]:
+    """Milliseconds per call for each side, measured in alternating blocks."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    block = max(1, iterations // ROUNDS)
+    for _ in range(ROUNDS):
+        for name, call in calls.items():
+            for _ in range(block):
+                start = time.perf_counter()
+                call()
+                samples[name].append((time.perf_counter() - start) * 1000)
     return samples
 
 
@@ -117,8 +123,9 @@ def main() -> None:
             assert response.status_code == 200
 
         with contextlib.redirect_stdout(sink):
-            results["ours"][name] = summary(timings(call_ours, warmup, iterations))
-            results["flask"][name] = summary(timings(call_flask, warmup, iterations))
+            samples = timings({"ours": call_ours, "flask": call_flask}, warmup, iterations)
+        results["ours"][name] = summary(samples["ours"])
+        results["flask"][name] = summary(samples["flask"])
         results["body_bytes"][name] = len(ours_body)
     print(json.dumps(results))
     sys.stdout.flush()
