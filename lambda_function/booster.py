@@ -86,6 +86,13 @@ def _array_interface(matrix: np.ndarray) -> bytes:
     )
 
 
+def _copy_out(result: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Copy XGBoost's output buffer (reused by its next call) into a new float32 array."""
+    out = np.empty(shape, dtype=np.float32)
+    ctypes.memmove(out.ctypes.data, result, out.nbytes)
+    return out
+
+
 class Booster:
     """One loaded XGBoost model. Not thread-safe (XGBoost reuses its output buffer)."""
 
@@ -141,7 +148,7 @@ class Booster:
                 ctypes.byref(result),
             )
         )
-        return np.ctypeslib.as_array(result, (matrix.shape[0],)).copy()
+        return _copy_out(result, (matrix.shape[0],))
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """SHAP contributions per row: one column per feature, then the bias."""
@@ -158,7 +165,7 @@ class Booster:
                     self._handle, data, _CONTRIBUTIONS, ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(result)
                 )
             )
-            return np.ctypeslib.as_array(result, (matrix.shape[0], self.num_features + 1)).copy()
+            return _copy_out(result, (matrix.shape[0], self.num_features + 1))
         finally:
             lib.XGDMatrixFree(data)
 

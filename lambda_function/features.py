@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -123,11 +123,20 @@ class Vocabulary:
 class Encoded:
     matrix: np.ndarray  # float32, one row per customer, the booster's columns
     columns: list[int]  # indices into the pipeline's layout
-    unseen: dict[str, tuple[np.ndarray, list[Any]]] = field(default_factory=dict)
-    nonfinite: dict[str, np.ndarray] = field(default_factory=dict)
-    # What each input became after imputation: numbers, and category positions (-1 unseen).
-    numeric: dict[str, np.ndarray] = field(default_factory=dict)
-    positions: dict[str, np.ndarray] = field(default_factory=dict)
+    unseen: dict[str, tuple[np.ndarray, list[Any]]]
+    nonfinite: dict[str, np.ndarray]
+    # What each input became after imputation, one array row per input: numbers, and
+    # category positions (-1 unseen). Kept as arrays; the per-name dicts are built on demand.
+    numeric_values: tuple[list[str], np.ndarray]
+    category_positions: tuple[list[str], np.ndarray]
+
+    @cached_property
+    def numeric(self) -> dict[str, np.ndarray]:
+        return dict(zip(*self.numeric_values, strict=True))
+
+    @cached_property
+    def positions(self) -> dict[str, np.ndarray]:
+        return dict(zip(*self.category_positions, strict=True))
 
     @cached_property
     def warnings(self) -> list[list[str]]:
@@ -139,8 +148,10 @@ class Encoded:
                 notes[row].append(f"{name}: unseen {shown}, encoded as all zeros")
         return notes
 
-    def rejected(self) -> np.ndarray:
-        """Rows that cannot be scored (a non-finite number in an input)."""
+    def rejected(self) -> np.ndarray | None:
+        """Rows that cannot be scored (a non-finite number in an input); None when there are none."""
+        if not self.nonfinite:
+            return None
         bad = np.zeros(self.matrix.shape[0], dtype=bool)
         for mask in self.nonfinite.values():
             bad |= mask
@@ -231,45 +242,48 @@ class FeaturePipeline:
         values = np.array([columns.get(name, missing_column) for name in names], dtype=np.float64, ndmin=2)
         values = values.reshape(len(names), n_rows)
         np.copyto(values, self._fills[:, None], where=np.isnan(values))  # median imputation
-        infinite = np.isinf(values)
-        nonfinite = {names[i]: infinite[i] for i in np.flatnonzero(infinite.any(axis=1))} if infinite.any() else {}
+        nonfinite: dict[str, np.ndarray] = {}
+        if np.isinf(values).any():
+            infinite = np.isinf(values)
+            nonfinite = {names[i]: infinite[i] for i in np.flatnonzero(infinite.any(axis=1))}
 
-        positions = np.empty((len(self.vocabularies), n_rows), dtype=np.int32)
+        rows: list[Any] = []
         sources: list[Categorical | Sequence[Any] | None] = []
-        for slot, (name, vocabulary) in enumerate(self.vocabularies.items()):
+        for name, vocabulary in self.vocabularies.items():
             column = columns.get(name)
             if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
                 column = Categorical.from_numbers(column)
             if column is None:
-                positions[slot] = vocabulary.index(None)
+                rows.append(np.full(n_rows, vocabulary.index(None), dtype=np.int32))
             elif isinstance(column, Categorical):
                 # Canonicalise each distinct value once; the last slot is the missing value.
                 table = np.array([*map(vocabulary.index, column.values), vocabulary.index(None)], dtype=np.int32)
-                positions[slot] = table[column.codes]
+                rows.append(table[column.codes])
             else:  # plain values, as an HTTP request brings them
-                positions[slot] = vocabulary.positions(column)
+                rows.append(vocabulary.positions(column))
             sources.append(column)
+        positions = np.array(rows, dtype=np.int32).reshape(len(rows), n_rows)
         unseen: dict[str, tuple[np.ndarray, list[Any]]] = {}
         never_seen = positions < 0
         if never_seen.any():
             names_by_slot = list(self.vocabularies)
             for slot in np.flatnonzero(never_seen.any(axis=1)):
-                rows = np.flatnonzero(never_seen[slot])
-                unseen[names_by_slot[slot]] = (rows, _raw_values(sources[slot], rows))
+                seen_rows = np.flatnonzero(never_seen[slot])
+                unseen[names_by_slot[slot]] = (seen_rows, _raw_values(sources[slot], seen_rows))
 
         wanted = tuple(range(len(self.layout))) if vectorizer_only else tuple(self.selected)
         numeric_out, numeric_source, onehot_out, onehot_source, onehot_position = self._plan(wanted)
         matrix = np.empty((n_rows, len(wanted)), dtype=np.float64)
         matrix[:, numeric_out] = values[numeric_source].T
         matrix[:, onehot_out] = positions[onehot_source].T == onehot_position
-        numeric = dict(zip(names, values, strict=True))
-        by_name = dict(zip(self.vocabularies, positions, strict=True))
+        imputed = (names, values)
+        categories = (list(self.vocabularies), positions)
         if vectorizer_only:
-            return Encoded(matrix, list(wanted), unseen, nonfinite, numeric, by_name)
+            return Encoded(matrix, list(wanted), unseen, nonfinite, imputed, categories)
         if self.scale is not None:
             # MinMaxScaler.transform's own arithmetic, so the result is bit-identical.
             matrix *= self.scale
             matrix += self.offset
             if self.clip is not None:
                 np.clip(matrix, self.clip[0], self.clip[1], out=matrix)
-        return Encoded(matrix.astype(np.float32), list(wanted), unseen, nonfinite, numeric, by_name)
+        return Encoded(matrix.astype(np.float32), list(wanted), unseen, nonfinite, imputed, categories)

@@ -82,16 +82,15 @@ class Model:
     def predict(self, columns: Mapping[str, Column], n_rows: int) -> Scores:
         """Score one row per customer; `columns` maps input names to equal-length columns."""
         encoded = self.pipeline.encode(columns, n_rows)
-        probability = np.full(n_rows, np.nan)
         rejected = encoded.rejected()
-        if n_rows:
-            matrix = encoded.matrix
-            if rejected.any():
-                matrix = matrix.copy()
-                matrix[rejected] = 0.0  # scored, then discarded below
-            # Waking a thread pool costs more than predicting a few rows on one core.
-            self.booster.set_threads(1 if n_rows <= SMALL_BATCH else 0)
-            probability[:] = self.booster.predict(matrix)
+        matrix = encoded.matrix
+        if rejected is not None:
+            matrix = matrix.copy()
+            matrix[rejected] = 0.0  # scored, then discarded below
+        # Waking a thread pool costs more than predicting a few rows on one core.
+        self.booster.set_threads(1 if n_rows <= SMALL_BATCH else 0)
+        probability = self.booster.predict(matrix).astype(np.float64)
+        if rejected is not None:
             probability[rejected] = np.nan
         return Scores(probability, probability >= self.threshold, encoded)
 
