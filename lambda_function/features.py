@@ -79,7 +79,8 @@ class Vocabulary:
         self.categories = list(categories)
         self.missing = missing
         self._keys: dict[Any, int] = {}
-        self._remembered: dict[tuple[type, Any], int] = {}
+        self._text: dict[str, int] = {}
+        self._other: dict[tuple[type, Any], int] = {}
         for position, category in enumerate(self.categories):
             self._keys.setdefault(category, position)
             number = _finite_float(category)
@@ -106,17 +107,25 @@ class Vocabulary:
 
     def positions(self, values: Sequence[Any]) -> list[int]:
         """`index` of each value; each spelling is worked out once per container, as clients repeat them."""
-        remembered = self._remembered
-        out = []
-        for value in values:
-            key = (value.__class__, value)  # keep 1 and "1" apart until `index` canonicalises them
-            position = remembered.get(key)
-            if position is None:
-                position = self.index(value)
-                if len(remembered) < REMEMBERED_SPELLINGS and value == value:  # NaN never finds itself again
-                    remembered[key] = position
-            out.append(position)
-        return out
+        # Text, the usual spelling, is looked up by value alone in one C-level pass; numbers
+        # go by (type, value) so that 1, 1.0 and True stay apart until `index` decides.
+        out = list(map(self._text.get, values)) if values and values[0].__class__ is str else [None] * len(values)
+        if None in out:
+            for row, value in enumerate(values):
+                if out[row] is None:
+                    out[row] = self._remember(value)
+        return out  # type: ignore[return-value]
+
+    def _remember(self, value: Any) -> int:
+        text = value.__class__ is str
+        memory = self._text if text else self._other
+        key = value if text else (value.__class__, value)
+        position = memory.get(key)
+        if position is None:
+            position = self.index(value)
+            if len(memory) < REMEMBERED_SPELLINGS and value == value:  # NaN never finds itself again
+                memory[key] = position
+        return position
 
 
 @dataclass

@@ -14,7 +14,7 @@ from .booster import Booster, BoosterError
 from .features import Column, Encoded, FeaturePipeline
 from .schema import CUSTOMER_ID, STATEMENT_DATE
 
-SMALL_BATCH = 2048
+SMALL_BATCH = 128
 
 
 @dataclass

@@ -44,7 +44,7 @@ def test_remembered_spellings_give_what_index_gives() -> None:
         assert vocabulary.positions(spellings[::-1]) == expected[::-1]  # now answered from memory
     many = Vocabulary(["a"], missing=None)
     many.positions([f"code-{i}" for i in range(features.REMEMBERED_SPELLINGS + 500)])
-    assert len(many._remembered) == features.REMEMBERED_SPELLINGS
+    assert len(many._text) == features.REMEMBERED_SPELLINGS
     assert many.positions(["a", float("nan"), float("nan")]) == [0, -1, -1]
 
 
