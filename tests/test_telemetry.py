@@ -33,23 +33,47 @@ def metric_values(lines: list[dict[str, Any]]) -> dict[str, Any]:
     return values
 
 
-def test_api_logs_the_request_and_flushes_metrics_each_invocation(capsys: pytest.CaptureFixture[str]) -> None:
+def test_api_flushes_metrics_each_invocation_and_logs_no_customer_data(capsys: pytest.CaptureFixture[str]) -> None:
     event = json.loads((EVENTS / "api-predict.json").read_text())
     customer = json.loads(event["body"])
     context = LambdaContext("api", 30)
     capsys.readouterr()
     assert api.handler(event, context)["statusCode"] == 200
     lines = records(capsys)
-    [request] = [line for line in lines if line.get("message") == "request"]
-    assert request["request_id"] == context.aws_request_id and request["function_request_id"] == context.aws_request_id
-    assert request["path"] == "/v1/predict" and request["status"] == 200 and request["latency_ms"] > 0
-    assert "cold_start" in request
+    # A success is in API Gateway's access log (template.yaml), not repeated here at INFO.
+    assert not [line for line in lines if line.get("message") == "request"]
     metrics = metric_values(lines)
     assert metrics["CustomersScored"]["value"] == [1.0]
     assert metrics["Latency"]["value"][0] > 0
     text = json.dumps(lines)
     assert customer["customer_ID"] not in text  # no customer IDs ...
     assert repr(customer["P_2"]) not in text  # ... and no feature values in logs
+
+
+def test_refused_requests_are_logged_with_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
+    context = LambdaContext("api", 30)
+    capsys.readouterr()
+    body = {"customer_ID": "someone-secret", "P_2": "not a number"}
+    assert api.handler(http_api_v2("POST", "/v1/predict", body), context)["statusCode"] == 422
+    lines = records(capsys)
+    [request] = [line for line in lines if line.get("message") == "request"]
+    assert request["request_id"] == context.aws_request_id and request["function_request_id"] == context.aws_request_id
+    assert request["path"] == "/v1/predict" and request["status"] == 422 and request["latency_ms"] > 0
+    assert "cold_start" in request
+    assert "someone-secret" not in json.dumps(lines)
+
+
+def test_successes_are_logged_at_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    """POWERTOOLS_LOG_LEVEL=DEBUG brings back a line per success."""
+    event = json.loads((EVENTS / "api-health.json").read_text())
+    api.logger.setLevel("DEBUG")
+    try:
+        capsys.readouterr()
+        assert api.handler(event, LambdaContext("api", 30))["statusCode"] == 200
+        [request] = [line for line in records(capsys) if line.get("message") == "request"]
+        assert request["level"] == "DEBUG" and request["status"] == 200
+    finally:
+        api.logger.setLevel("INFO")
 
 
 def test_rejections_are_counted_by_reason(capsys: pytest.CaptureFixture[str]) -> None:

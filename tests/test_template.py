@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,3 +100,14 @@ def test_bucket_is_locked_down_and_failures_are_caught(template: dict) -> None:
     assert {"ApiErrorsAlarm", "BatchErrorsAlarm", "ApiThrottlesAlarm", "FailedEventsAlarm", "DriftAlarm"} <= alarms
     assert resources["DriftAlarm"]["Properties"]["MetricName"] == "MaxPSI"
     assert set(template["Outputs"]) >= {"ApiUrl", "DataBucketName", "UploadTo", "FailureQueueUrl"}
+
+
+def test_the_api_writes_an_access_log_line_per_request(template: dict) -> None:
+    """The function logs only refused and failed requests; the gateway logs every one."""
+    resources = template["Resources"]
+    settings = resources["ScoreHttpApi"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ScoreApiAccessLogGroup", "Arn"]}
+    line = json.loads(settings["Format"])
+    assert line["functionRequestId"] == "$context.integration.requestId"  # = request_id in the function's logs
+    assert {"requestId", "routeKey", "status", "responseLatency", "integrationLatency"} <= set(line)
+    assert resources["ScoreApiAccessLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
