@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse as StarletteJSONResponse
 from mangum import Mangum
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator, core_schema
 from typing_extensions import TypedDict
 
 from .schema import CATEGORICAL, CUSTOMER_ID, FEATURES, STATEMENT_DATE
@@ -59,22 +60,26 @@ def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
     return statement
 
 
-def _batch_type(customer: Any, *, fail_fast: bool = False) -> Any:
-    # Functional syntax: the annotation must hold `customer` itself, not a name to resolve later.
-    batch = TypedDict(  # noqa: UP013
-        "Batch", {"customers": Annotated[list[customer], Field(min_length=1, fail_fast=fail_fast)]}
+def _batch_validator(customer: core_schema.CoreSchema, *, fail_fast: bool = False) -> SchemaValidator:
+    """`{"customers": [customer, ...]}`, built on a customer schema already generated.
+
+    Generating a 190-field TypedDict's schema takes pydantic about 25 ms; the list and
+    batch validators reuse the one schema instead of generating it again at each cold start.
+    """
+    customers = core_schema.list_schema(customer, min_length=1, fail_fast=fail_fast)
+    batch = core_schema.typed_dict_schema(
+        {"customers": core_schema.typed_dict_field(customers)}, extra_behavior="ignore"
     )
-    batch.__pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[attr-defined]
-    return batch
+    return SchemaValidator(batch)
 
 
 Customer = _statement_type("Customer", FEATURES, extra="allow")
 _customer = TypeAdapter(Customer)
-_customers = TypeAdapter(list[Customer])
-_batch = TypeAdapter(_batch_type(Customer))
+_customers = SchemaValidator(core_schema.list_schema(_customer.core_schema))
+_batch = _batch_validator(_customer.core_schema)
 
 
-def lean_batch_validator(inputs: Iterable[str]) -> TypeAdapter[Any]:
+def lean_batch_validator(inputs: Iterable[str]) -> SchemaValidator:
     """Batches holding only what the model reads, with the same field types, and nothing else.
 
     Pydantic looks up each of a TypedDict's fields in every customer, so the full schema
@@ -82,11 +87,11 @@ def lean_batch_validator(inputs: Iterable[str]) -> TypeAdapter[Any]:
     at the first customer carrying any other field; the full schema then decides.
     """
     lean = _statement_type("ModelInputs", [name for name in FEATURES if name in set(inputs)], extra="forbid")
-    return TypeAdapter(_batch_type(lean, fail_fast=True))
+    return _batch_validator(TypeAdapter(lean).core_schema, fail_fast=True)
 
 
 def _validate_json(
-    body: bytes, single: bool, max_batch: int, lean: TypeAdapter[Any] | None = None
+    body: bytes, single: bool, max_batch: int, lean: SchemaValidator | None = None
 ) -> list[dict[str, Any]] | None:
     """The fast path: pydantic parses and validates the bytes in one pass. None if anything is off."""
     try:

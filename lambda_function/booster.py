@@ -3,9 +3,10 @@
 The runtime needs three things from XGBoost: load a UBJSON model, predict probabilities
 from a dense float32 matrix, and SHAP contributions for reason codes. Its Python package
 does them by calling these same C functions, but importing it also imports SciPy (about
-0.4 s of a 1 s cold start) and wraps each prediction in about 0.1 ms of Python, a tenth of
-the one-customer budget. Scores are bit-identical: the same library computes them
-(tests compare against `xgboost.Booster` on every committed model).
+0.4 s of a 1 s cold start), and its `inplace_predict` spends about 0.15 ms of Python and
+per-call setup around a one-row prediction, more than the prediction itself. Scores are
+bit-identical: the same library computes them (tests compare against `xgboost.Booster`
+on every committed model).
 
 The library is the one in the installed `xgboost` wheel, found without importing it.
 """
@@ -93,6 +94,14 @@ def _copy_out(result: Any, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def _expected(shape: Any, dims: ctypes.c_uint64, expected: tuple[int, ...]) -> tuple[int, ...]:
+    """The output's shape as XGBoost reports it, if it is the one expected (one output per row)."""
+    actual = tuple(int(shape[i]) for i in range(dims.value))
+    if actual != expected:
+        raise BoosterError(f"the model's output has shape {actual}, expected {expected}: one output per row")
+    return expected
+
+
 class Booster:
     """One loaded XGBoost model. Not thread-safe (XGBoost reuses its output buffer)."""
 
@@ -148,7 +157,7 @@ class Booster:
                 ctypes.byref(result),
             )
         )
-        return _copy_out(result, (matrix.shape[0],))
+        return _copy_out(result, _expected(shape, dims, (matrix.shape[0],)))
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """SHAP contributions per row: one column per feature, then the bias."""
@@ -165,7 +174,7 @@ class Booster:
                     self._handle, data, _CONTRIBUTIONS, ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(result)
                 )
             )
-            return _copy_out(result, (matrix.shape[0], self.num_features + 1))
+            return _copy_out(result, _expected(shape, dims, (matrix.shape[0], self.num_features + 1)))
         finally:
             lib.XGDMatrixFree(data)
 

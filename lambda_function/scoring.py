@@ -15,6 +15,7 @@ from .features import Column, Encoded, FeaturePipeline
 from .schema import CUSTOMER_ID, STATEMENT_DATE
 
 SMALL_BATCH = 128
+PROBABILITY_OBJECTIVES = ("binary:logistic", "reg:logistic")
 
 
 @dataclass
@@ -43,6 +44,12 @@ class Model:
             booster = Booster(artifacts.booster_bytes)
         except BoosterError as error:
             raise ArtifactError(f"cannot load booster {artifacts.booster_path}: {error}") from None
+        objective = booster.config()["learner"]["objective"]["name"]
+        if objective not in PROBABILITY_OBJECTIVES:
+            raise ArtifactError(
+                f"{artifacts.booster_path}: objective {objective!r} does not output a probability "
+                f"(expected one of {', '.join(PROBABILITY_OBJECTIVES)})"
+            )
         if booster.num_features != len(pipeline.selected):
             raise ArtifactError(
                 f"{artifacts.booster_path} expects {booster.num_features} features but "

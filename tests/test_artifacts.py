@@ -61,6 +61,20 @@ def test_a_booster_that_does_not_fit_the_preprocessing_is_refused(model_copy: Pa
         Model(str(tmp_path / "bad")).load()
 
 
+def test_a_booster_that_does_not_output_probabilities_is_refused(model_copy: Path, tmp_path: Path) -> None:
+    """A raw-margin or multi-class model would give numbers that are not default probabilities."""
+    import xgboost
+
+    from lambda_function.artifacts import write_model_directory
+
+    artifacts = load_artifacts(model_copy)
+    booster = xgboost.Booster(model_file=str(model_copy / "model.ubj"))
+    booster.set_param({"objective": "binary:logitraw"})
+    write_model_directory(tmp_path / "raw", artifacts.manifest, artifacts.preprocessing, booster.save_raw("ubj"))
+    with pytest.raises(ArtifactError, match="objective 'binary:logitraw' does not output a probability"):
+        Model(str(tmp_path / "raw")).load()
+
+
 def test_model_loads_from_s3_once_and_reuses_the_cache(bucket: str, tmp_path: Path) -> None:
     for path in COMMITTED_MODEL.iterdir():
         s3_client().upload_file(str(path), bucket, f"models/v1/{path.name}")

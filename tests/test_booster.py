@@ -84,3 +84,14 @@ def test_a_corrupt_model_is_refused_with_xgboosts_message() -> None:
 def test_the_learner_config_names_the_objective() -> None:
     booster = Booster((COMMITTED_MODEL / "model.ubj").read_bytes())
     assert booster.config()["learner"]["objective"]["name"] == "binary:logistic"
+
+
+def test_a_model_with_several_outputs_per_row_is_refused_not_truncated() -> None:
+    rng = np.random.default_rng(3)
+    features, labels = rng.normal(size=(60, 4)), rng.integers(0, 3, size=60)
+    multiclass = xgboost.train(
+        {"objective": "multi:softprob", "num_class": 3, "nthread": 1}, xgboost.DMatrix(features, labels), 2
+    )
+    booster = Booster(bytes(multiclass.save_raw("ubj")))
+    with pytest.raises(BoosterError, match=r"output has shape \(5, 3\), expected \(5,\)"):
+        booster.predict(features[:5])
