@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -82,6 +83,13 @@ def test_openapi_behind_a_stage_has_the_stage_as_server_and_examples() -> None:
     assert set(examples["one customer"]["value"]) >= {"customer_ID", "D_48", "D_63"}
     assert body["paths"]["/predict"]["post"]["deprecated"] is True
     assert "P_2" in body["components"]["schemas"]["Customer"]["properties"]
+    ok = body["paths"]["/v1/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/PredictResponse"}
+    schemas = body["components"]["schemas"]
+    assert {"probability", "default", "warnings", "reasons"} <= set(schemas["Prediction"]["properties"])
+    assert set(schemas["LegacyResponse"]["properties"]) == {"creditworthiness", "customer_default"}
+    references = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(body)))
+    assert references and references <= set(schemas)  # every reference resolves
 
 
 def test_http_api_with_a_named_stage_routes_and_serves_docs() -> None:
