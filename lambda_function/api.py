@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import json
 import math
 import time
@@ -553,6 +554,10 @@ MODEL, LOAD_ERROR = _load()
 app = create_app(MODEL, SETTINGS, LOAD_ERROR)
 asgi_app = wrap(app)
 _adapter = Mangum(asgi_app, lifespan="off")
+# Everything built so far lives as long as the container. Frozen, it stays out of the
+# collector's full passes, which otherwise walk some 150,000 import-time objects: measured,
+# the slowest of 120 1000-customer requests fell from 200 ms to 27 ms (median unchanged).
+gc.freeze()
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -144,6 +144,9 @@ def _statement_key(date: Any) -> tuple[int, Any]:
 
 def latest_statements(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[Mapping[str, Any]]]:
     """One record per customer, its latest `S_2` (ties: the later record), in first-seen order."""
+    ids = [record[CUSTOMER_ID] for record in records]
+    if len(set(ids)) == len(ids):  # one statement per customer, the usual request: nothing to choose
+        return ids, list(records)
     chosen: dict[str, tuple[tuple[int, Any], int]] = {}
     for position, record in enumerate(records):
         key = _statement_key(record.get(STATEMENT_DATE))
