@@ -329,20 +329,17 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         probabilities, defaults = scores.probability.tolist(), scores.default.tolist()
         if any(map(math.isnan, probabilities)):  # validation admits only finite numbers: a bug if reached
             raise RuntimeError("a validated customer could not be scored")
-        predictions = []
-        for row, customer_id in enumerate(ids):
-            warnings = list(scores.encoded.warnings[row])
+        warnings = scores.encoded.warnings  # this request's own lists: safe to extend
+        for row, customer_id in enumerate(ids) if unknown else ():
             if customer_id in unknown:
-                warnings.append(f"unknown fields ignored: {', '.join(sorted(unknown[customer_id]))}")
-            prediction = {
-                "customer_ID": customer_id,
-                "probability": probabilities[row],
-                "default": defaults[row],
-                "warnings": warnings,
-            }
-            if reasons is not None:
-                prediction["reasons"] = reasons[row]
-            predictions.append(prediction)
+                warnings[row].append(f"unknown fields ignored: {', '.join(sorted(unknown[customer_id]))}")
+        predictions = [
+            {"customer_ID": customer_id, "probability": probability, "default": default, "warnings": notes}
+            for customer_id, probability, default, notes in zip(ids, probabilities, defaults, warnings, strict=True)
+        ]
+        if reasons is not None:
+            for prediction, reason in zip(predictions, reasons, strict=True):
+                prediction["reasons"] = reason
         metrics.add_metric(name="CustomersScored", unit=MetricUnit.Count, value=len(predictions))
         return active, predictions
 
