@@ -196,6 +196,8 @@ class FeaturePipeline:
             if self.scale.shape != (len(self.selected),) or self.offset.shape != self.scale.shape:
                 raise ValueError("preprocessing spec: scaling must have one entry per selected column")
         self._fills = np.array(list(self.imputation.values()), dtype=np.float64)
+        self._numeric_names = tuple(self.imputation)
+        self._selected = tuple(self.selected)
         self._plans: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}
         self._category_position: dict[int, int] = {}
         for index, (feature, category) in enumerate(self.layout):
@@ -246,15 +248,19 @@ class FeaturePipeline:
 
     def encode(self, columns: Mapping[str, Column], n_rows: int, *, vectorizer_only: bool = False) -> Encoded:
         """`vectorizer_only` stops after the one-hot step: DictVectorizer's full matrix."""
-        names = list(self.imputation)
-        missing_column = np.full(n_rows, np.nan)
-        values = np.array([columns.get(name, missing_column) for name in names], dtype=np.float64, ndmin=2)
+        names = self._numeric_names
+        if all(name in columns for name in names):
+            values = np.array([columns[name] for name in names], dtype=np.float64, ndmin=2)
+        else:
+            missing = np.full(n_rows, np.nan)
+            values = np.array([columns.get(name, missing) for name in names], dtype=np.float64, ndmin=2)
         values = values.reshape(len(names), n_rows)
-        np.copyto(values, self._fills[:, None], where=np.isnan(values))  # median imputation
         nonfinite: dict[str, np.ndarray] = {}
-        if np.isinf(values).any():
+        if not np.isfinite(values).all():  # one check for the usual case: every number present and finite
+            np.copyto(values, self._fills[:, None], where=np.isnan(values))  # median imputation
             infinite = np.isinf(values)
-            nonfinite = {names[i]: infinite[i] for i in np.flatnonzero(infinite.any(axis=1))}
+            if infinite.any():
+                nonfinite = {names[i]: infinite[i] for i in np.flatnonzero(infinite.any(axis=1))}
 
         rows: list[Any] = []
         sources: list[Categorical | Sequence[Any] | None] = []
@@ -273,19 +279,19 @@ class FeaturePipeline:
             sources.append(column)
         positions = np.array(rows, dtype=np.int32).reshape(len(rows), n_rows)
         unseen: dict[str, tuple[np.ndarray, list[Any]]] = {}
-        never_seen = positions < 0
-        if never_seen.any():
+        if positions.size and positions.min() < 0:
+            never_seen = positions < 0
             names_by_slot = list(self.vocabularies)
             for slot in np.flatnonzero(never_seen.any(axis=1)):
                 seen_rows = np.flatnonzero(never_seen[slot])
                 unseen[names_by_slot[slot]] = (seen_rows, _raw_values(sources[slot], seen_rows))
 
-        wanted = tuple(range(len(self.layout))) if vectorizer_only else tuple(self.selected)
+        wanted = tuple(range(len(self.layout))) if vectorizer_only else self._selected
         numeric_out, numeric_source, onehot_out, onehot_source, onehot_position = self._plan(wanted)
         matrix = np.empty((n_rows, len(wanted)), dtype=np.float64)
         matrix[:, numeric_out] = values[numeric_source].T
         matrix[:, onehot_out] = positions[onehot_source].T == onehot_position
-        imputed = (names, values)
+        imputed = (list(names), values)
         categories = (list(self.vocabularies), positions)
         if vectorizer_only:
             return Encoded(matrix, list(wanted), unseen, nonfinite, imputed, categories)
