@@ -109,7 +109,7 @@ class Vocabulary:
         """`index` of each value; each spelling is worked out once per container, as clients repeat them."""
         # Text, the usual spelling, is looked up by value alone in one C-level pass; numbers
         # go by (type, value) so that 1, 1.0 and True stay apart until `index` decides.
-        out = list(map(self._text.get, values)) if values and values[0].__class__ is str else [None] * len(values)
+        out = list(map(self._text.get, values)) if len(values) and values[0].__class__ is str else [None] * len(values)
         if None in out:
             for row, value in enumerate(values):
                 if out[row] is None:

@@ -46,6 +46,8 @@ def test_remembered_spellings_give_what_index_gives() -> None:
     many.positions([f"code-{i}" for i in range(features.REMEMBERED_SPELLINGS + 500)])
     assert len(many._text) == features.REMEMBERED_SPELLINGS
     assert many.positions(["a", float("nan"), float("nan")]) == [0, -1, -1]
+    assert many.positions(np.array(["a", None, "b"], dtype=object)) == [0, -1, -1]  # any sequence
+    assert many.positions([]) == []
 
 
 def test_unseen_categories_are_reported_with_what_the_client_sent(committed_model) -> None:
