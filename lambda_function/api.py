@@ -88,7 +88,8 @@ def lean_batch_validator(inputs: Iterable[str]) -> SchemaValidator:
     costs 190 lookups per customer even when a client sends only the model's inputs. This
     one fails at the first customer carrying any other field; the full schema then decides.
     """
-    lean = _statement_type("ModelInputs", [name for name in FEATURES if name in set(inputs)], extra="forbid")
+    read = set(inputs)
+    lean = _statement_type("ModelInputs", [name for name in FEATURES if name in read], extra="forbid")
     return _batch_validator(TypeAdapter(lean).core_schema, fail_fast=True)
 
 
@@ -330,9 +331,10 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         if any(map(math.isnan, probabilities)):  # validation admits only finite numbers: a bug if reached
             raise RuntimeError("a validated customer could not be scored")
         warnings = scores.encoded.warnings  # this request's own lists: safe to extend
-        for row, customer_id in enumerate(ids) if unknown else ():
-            if customer_id in unknown:
-                warnings[row].append(f"unknown fields ignored: {', '.join(sorted(unknown[customer_id]))}")
+        if unknown:
+            for row, customer_id in enumerate(ids):
+                if customer_id in unknown:
+                    warnings[row].append(f"unknown fields ignored: {', '.join(sorted(unknown[customer_id]))}")
         predictions = [
             {"customer_ID": customer_id, "probability": probability, "default": default, "warnings": notes}
             for customer_id, probability, default, notes in zip(ids, probabilities, defaults, warnings, strict=True)

@@ -46,33 +46,33 @@ class ModelArtifacts:
         return self.directory / BOOSTER
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise ArtifactError(f"model artifact missing: {path}")
+    return path.read_bytes()
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _parse_json(path: Path, data: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise ArtifactError(f"model artifact missing: {path}") from None
+        parsed = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ArtifactError(f"model artifact is not valid JSON: {path} ({error})") from None
-    if not isinstance(data, dict):
+    if not isinstance(parsed, dict):
         raise ArtifactError(f"model artifact is not a JSON object: {path}")
-    return data
+    return parsed
 
 
 def load_artifacts(directory: str | Path) -> ModelArtifacts:
-    """Read a local model directory, verifying every file against the manifest."""
+    """Read a local model directory, verifying every file against the manifest.
+
+    Each file is read once; what is parsed and loaded is the very bytes that were hashed.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise ArtifactError(f"model directory not found: {directory}")
     manifest_path = directory / MANIFEST
-    manifest = _read_json(manifest_path)
+    manifest_bytes = _read(manifest_path)
+    manifest = _parse_json(manifest_path, manifest_bytes)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
             f"{manifest_path}: format_version {manifest.get('format_version')!r} is not "
@@ -81,30 +81,26 @@ def load_artifacts(directory: str | Path) -> ModelArtifacts:
     files = manifest.get("files")
     if not isinstance(files, dict) or any(name not in files for name in REQUIRED_FILES):
         raise ArtifactError(f"{manifest_path}: 'files' must list {', '.join(REQUIRED_FILES)}")
-    booster_bytes = b""
+    verified: dict[str, bytes] = {}
     for name, expected in files.items():
-        path = directory / name
         if Path(name).name != name:
             raise ArtifactError(f"{manifest_path}: file name {name!r} must not contain a path")
-        if not path.is_file():
-            raise ArtifactError(f"model artifact missing: {path}")
-        if name == BOOSTER:
-            booster_bytes = path.read_bytes()
-            actual = hashlib.sha256(booster_bytes).hexdigest()
-        else:
-            actual = sha256_file(path)
+        path = directory / name
+        data = _read(path)
+        actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             raise ArtifactError(
                 f"checksum mismatch for {path}: manifest says {expected}, file is {actual} "
                 "(corrupt or tampered artifact)"
             )
+        verified[name] = data
     return ModelArtifacts(
         directory=directory,
         manifest=manifest,
-        preprocessing=_read_json(directory / PREPROCESSING),
-        reference=_read_json(directory / REFERENCE) if REFERENCE in files else None,
-        checksum=sha256_file(manifest_path),
-        booster_bytes=booster_bytes,
+        preprocessing=_parse_json(directory / PREPROCESSING, verified[PREPROCESSING]),
+        reference=_parse_json(directory / REFERENCE, verified[REFERENCE]) if REFERENCE in verified else None,
+        checksum=hashlib.sha256(manifest_bytes).hexdigest(),
+        booster_bytes=verified[BOOSTER],
     )
 
 

@@ -209,18 +209,17 @@ def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int) -> np.n
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     values = column.dictionary
+    codes = column.indices.fill_null(-1).to_numpy()
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         stripped = pc.utf8_trim_whitespace(values)
         parsed = pc.strptime(pc.utf8_slice_codeunits(stripped, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
         bad = pc.and_(pc.is_null(parsed), pc.not_equal(stripped, "")).to_numpy(zero_copy_only=False)
-        codes = column.indices.fill_null(-1).to_numpy()
         if bad[codes[codes >= 0]].any():
             row = int(np.flatnonzero((codes >= 0) & bad[np.maximum(codes, 0)])[0])
             value = stripped[codes[row]].as_py()
             raise InputError(f"column {STATEMENT_DATE} row {first_row + row}: {value!r} is not a date YYYY-MM-DD")
         values = parsed
     seconds = pc.cast(pc.cast(values, pa.timestamp("s")), pa.int64()).fill_null(_NO_DATE).to_numpy()
-    codes = column.indices.fill_null(-1).to_numpy()
     return np.where(codes >= 0, seconds[np.maximum(codes, 0)] if seconds.size else _NO_DATE, _NO_DATE)
 
 
@@ -293,10 +292,11 @@ def read_customers(
     pending: list[pa.Table] = []
     pending_rows = 0
     rows_read = 0
-    for batch in _batches(open_file, fmt, needed, set(numeric)):
+    numeric_names = set(numeric)
+    for batch in _batches(open_file, fmt, needed, numeric_names):
         if should_stop is not None and should_stop():
             raise OutOfTime(rows_read)
-        _check_types(batch, set(numeric))
+        _check_types(batch, numeric_names)
         _check_ids(batch.column(CUSTOMER_ID), rows_read)
         columns = {name: batch.column(name) for name in needed}
         columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), rows_read))
