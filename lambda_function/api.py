@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-import json
 import math
 import time
 import uuid
@@ -62,53 +61,22 @@ def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
     return statement
 
 
-def _batch_validator(customer: core_schema.CoreSchema, *, fail_fast: bool = False) -> SchemaValidator:
-    """`{"customers": [customer, ...]}`, built on a customer schema already generated.
-
-    Generating a 190-field TypedDict's schema takes pydantic about 25 ms; the list and
-    batch validators reuse the one schema instead of generating it again at each cold start.
-    """
-    customers = core_schema.list_schema(customer, min_length=1, fail_fast=fail_fast)
-    batch = core_schema.typed_dict_schema(
-        {"customers": core_schema.typed_dict_field(customers)}, extra_behavior="ignore"
-    )
-    return SchemaValidator(batch)
-
-
 Customer = _statement_type("Customer", FEATURES, extra="allow")
 _customer = TypeAdapter(Customer)
 _customers = SchemaValidator(core_schema.list_schema(_customer.core_schema))
-_batch = _batch_validator(_customer.core_schema)
 
 
 def lean_batch_validator(inputs: Iterable[str]) -> SchemaValidator:
-    """Batches holding only what the model reads, with the same field types, and nothing else.
+    """Customers holding only what the model reads, with the same field types, and nothing else.
 
     Pydantic looks up each of a TypedDict's fields in every customer, so the full schema
     costs 190 lookups per customer even when a client sends only the model's inputs. This
-    one fails at the first customer carrying any other field; the full schema then decides.
+    one stops at the first customer carrying any other field; the full schema then decides.
+    Built on the customer type's field definitions, so the two cannot disagree on a type.
     """
     read = set(inputs)
     lean = _statement_type("ModelInputs", [name for name in FEATURES if name in read], extra="forbid")
-    return _batch_validator(TypeAdapter(lean).core_schema, fail_fast=True)
-
-
-def _validate_json(
-    body: bytes, single: bool, max_batch: int, lean: SchemaValidator | None = None
-) -> list[dict[str, Any]] | None:
-    """The fast path: pydantic parses and validates the bytes in one pass. None if anything is off."""
-    try:
-        if single or b'"customers"' not in body:
-            return [_customer.validate_json(body)]
-        customers = None
-        if lean is not None:
-            with contextlib.suppress(ValidationError):  # another field somewhere: the full schema decides
-                customers = lean.validate_json(body)["customers"]
-        if customers is None:
-            customers = _batch.validate_json(body)["customers"]
-    except ValidationError:
-        return None
-    return customers if len(customers) <= max_batch else None
+    return SchemaValidator(core_schema.list_schema(TypeAdapter(lean).core_schema, fail_fast=True))
 
 
 class JSONResponse(StarletteJSONResponse):
@@ -209,6 +177,50 @@ def _invalid(error: ValidationError, prefix: tuple[Any, ...] = ()) -> RequestErr
     return RequestError(422, "validation_error", f"{first['field']}: {first['msg']}", list(detail.values()))
 
 
+def parse_customers(
+    body: bytes, *, single: bool, max_batch: int, lean: SchemaValidator | None = None
+) -> list[dict[str, Any]]:
+    """The validated customers of a request body, or a RequestError saying precisely what is wrong.
+
+    Parsed once by pydantic-core, then validated as Python objects: for customers of 190
+    fields that is twice as fast as `validate_json`, which looks each field up in the
+    parsed JSON object.
+    """
+    try:
+        payload = pydantic_core.from_json(body)
+    except ValueError as error:
+        raise RequestError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise RequestError(
+            422,
+            "validation_error",
+            "the body must be a JSON object",
+            [{"field": "", "loc": [], "msg": "must be a JSON object", "type": "dict_type"}],
+        )
+    if single or "customers" not in payload:
+        try:
+            return [_customer.validate_python(payload)]
+        except ValidationError as error:
+            raise _invalid(error) from None
+    items = payload["customers"]
+    if not isinstance(items, list) or not items:
+        raise RequestError(
+            422,
+            "validation_error",
+            "customers: must be a non-empty list of customers",
+            [{"field": "customers", "loc": ["customers"], "msg": "must be a non-empty list", "type": "list_type"}],
+        )
+    if len(items) > max_batch:
+        raise RequestError(413, "batch_too_large", f"{len(items)} customers is over MAX_BATCH={max_batch}")
+    if lean is not None:
+        with contextlib.suppress(ValidationError):  # another field somewhere: the full schema decides
+            return lean.validate_python(items)  # type: ignore[no-any-return]
+    try:
+        return _customers.validate_python(items)  # type: ignore[no-any-return]
+    except ValidationError as error:
+        raise _invalid(error, ("customers",)) from None
+
+
 def _scope_request_id(scope: MutableMapping[str, Any]) -> str:
     context = scope.get("aws.context")
     if context is not None and getattr(context, "aws_request_id", None):
@@ -281,40 +293,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         body = await request.body()
         if len(body) > settings.max_body_bytes:
             raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={settings.max_body_bytes}")
-        valid = _validate_json(body, single, settings.max_batch, lean)
-        if valid is not None:
-            return valid
-        # Something is wrong: parse again the slow way, to say precisely what.
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as error:
-            raise RequestError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
-        if not isinstance(payload, dict):
-            raise RequestError(
-                422,
-                "validation_error",
-                "the body must be a JSON object",
-                [{"field": "", "loc": [], "msg": "must be a JSON object", "type": "dict_type"}],
-            )
-        if single or "customers" not in payload:
-            try:
-                return [_customer.validate_python(payload)]
-            except ValidationError as error:
-                raise _invalid(error) from None
-        items = payload["customers"]
-        if not isinstance(items, list) or not items:
-            raise RequestError(
-                422,
-                "validation_error",
-                "customers: must be a non-empty list of customers",
-                [{"field": "customers", "loc": ["customers"], "msg": "must be a non-empty list", "type": "list_type"}],
-            )
-        if len(items) > settings.max_batch:
-            raise RequestError(413, "batch_too_large", f"{len(items)} customers is over MAX_BATCH={settings.max_batch}")
-        try:
-            return _customers.validate_python(items)
-        except ValidationError as error:
-            raise _invalid(error, ("customers",)) from None
+        return parse_customers(body, single=single, max_batch=settings.max_batch, lean=lean)
 
     def score(customers: list[Any], explain: int = 0) -> tuple[Model, list[dict[str, Any]]]:
         """Predictions as plain dicts: the response is written directly, not re-validated."""
