@@ -33,12 +33,28 @@ def machine() -> dict[str, str]:
     except (OSError, ValueError):
         pass
     return {
+        "reclaim": damon_pageout(),
         "cpu": cpu,
         "cores": str(os.cpu_count()),
         "memory": memory,
         "os": platform.platform(),
         "python": platform.python_version(),
     }
+
+
+def damon_pageout() -> bool:
+    """Whether the kernel's DAMON is paging out memory it sees idle: code not run for a few
+    seconds is then read back from disk, which slows short calls more than long ones."""
+    for kdamond in Path("/sys/kernel/mm/damon/admin/kdamonds").glob("*"):
+        try:
+            if (kdamond / "state").read_text().strip() != "on":
+                continue
+            actions = kdamond.glob("contexts/*/schemes/*/action")
+            if any(action.read_text().strip() == "pageout" for action in actions):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def median(values: list[float]) -> float:

@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,16 @@ def timings(calls: dict[str, Any], warmup: int, iterations: int) -> dict[str, li
     return samples
 
 
+def probe(call: Any, calls: int = 2000) -> float:
+    """Median milliseconds of a fixed piece of work: how fast the machine is at this moment."""
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return sorted(samples)[len(samples) // 2]
+
+
 def summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {
@@ -79,6 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update(MODEL_URI=args.model, MAX_BODY_BYTES=str(16 * 1024 * 1024), POWERTOOLS_LOG_LEVEL="INFO")
 
+    import pydantic_core
     from flask import Flask, jsonify, request
 
     from amex_scoring.events import http_api_v2
@@ -105,6 +117,8 @@ def main() -> None:
     sink = open(os.devnull, "w")  # noqa: SIM115  (the logs and EMF lines CloudWatch would get)
     from lambda_function.api import MODEL
 
+    probe_customer = {name: [population[0].get(name)] for name in MODEL.inputs}
+    results["probe_ms"] = {"start": probe(lambda: MODEL.predict(probe_customer, 1))}
     lean = {"customer_ID", "S_2", *MODEL.inputs}  # a client that sends only what the model reads
     cases = [(str(size), population[:size], warmup, iterations) for size, (warmup, iterations) in SIZES.items()]
     cases.append(("1000-inputs", [{k: v for k, v in c.items() if k in lean} for c in population[:1000]], 3, 60))
@@ -127,6 +141,10 @@ def main() -> None:
         results["ours"][name] = summary(samples["ours"])
         results["flask"][name] = summary(samples["flask"])
         results["body_bytes"][name] = len(ours_body)
+        if name == "1000":  # the floor for this body: parsing it, before any validation or scoring
+            parse = partial(pydantic_core.from_json, ours_body.encode())
+            results["parse_1000_ms"] = probe(parse, calls=20)
+    results["probe_ms"]["end"] = probe(lambda: MODEL.predict(probe_customer, 1))
     print(json.dumps(results))
     sys.stdout.flush()
 
