@@ -186,6 +186,8 @@ def parse_customers(
     fields that is twice as fast as `validate_json`, which looks each field up in the
     parsed JSON object.
     """
+    if not body.strip():
+        raise RequestError(400, "malformed_json", 'the body is empty: send a customer or {"customers": [...]} as JSON')
     try:
         payload = pydantic_core.from_json(body)
     except ValueError as error:

@@ -255,6 +255,9 @@ def test_the_handler_module_tunes_the_garbage_collector_for_serving() -> None:
 def test_malformed_json_is_400_and_wrong_content_type_is_415() -> None:
     status, body, _ = post('{"customer_ID": "a",')
     assert status == 400 and body["error"] == "malformed_json"
+    assert body["message"].endswith("at line 1 column 20")  # where the parser stopped
+    status, body, _ = post(" \n")
+    assert status == 400 and body["message"].startswith("the body is empty")
     status, body, _ = post("customer_ID=a", **{"content-type": "application/x-www-form-urlencoded"})
     assert status == 415 and "application/json" in body["message"]
 
