@@ -183,8 +183,8 @@ def parse_customers(
     """The validated customers of a request body, or a RequestError saying precisely what is wrong.
 
     Parsed once by pydantic-core, then validated as Python objects: for customers of 190
-    fields that is twice as fast as `validate_json`, which looks each field up in the
-    parsed JSON object.
+    fields that takes two thirds of `validate_json`'s time, which looks each field up in
+    the parsed JSON object (measured on 1 and on 1000 customers).
     """
     if not body.strip():
         raise RequestError(400, "malformed_json", 'the body is empty: send a customer or {"customers": [...]} as JSON')
