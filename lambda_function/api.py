@@ -52,7 +52,7 @@ def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
         name,
         {
             CUSTOMER_ID: Required[Annotated[str, Field(strict=True, min_length=1, max_length=256)]],
-            STATEMENT_DATE: dt.date | None,
+            STATEMENT_DATE: dt.date | dt.datetime | None,  # a time of day is ignored, as in files
             **{feature: Code if feature in CATEGORICAL else Number for feature in features},
         },
         total=False,
@@ -169,8 +169,9 @@ def _invalid(error: ValidationError, prefix: tuple[Any, ...] = ()) -> RequestErr
                 break
             location.append(part)
         field = _field(tuple(location))
-        if field in detail:  # several union branches failed: a category code is a number or a string
-            detail[field]["msg"] = "Input should be a number, a string or null"
+        if field in detail:  # several union branches failed; S_2's first (date) message says it best
+            if location and location[-1] in CATEGORICAL:
+                detail[field]["msg"] = "Input should be a number, a string or null"
             continue
         detail[field] = {"field": field, "loc": location, "msg": item["msg"], "type": item["type"]}
     first = next(iter(detail.values()))

@@ -145,6 +145,18 @@ def test_api_score_equals_the_score_cli(statements_file: Path, tmp_path: Path) -
         assert prediction["probability"] == pytest.approx(cli[prediction["customer_ID"]], abs=1e-9)
 
 
+def test_a_statement_date_may_carry_a_time_of_day_as_in_files(customers: list[dict[str, Any]]) -> None:
+    """`2018-03-31 23:59:00` is the statement of 31 March, as the batch path reads it from a file."""
+    customer_id = customers[0]["customer_ID"]
+    latest = {**customers[0], "S_2": "2018-03-31 23:59:00"}
+    older = {**customers[1], "customer_ID": customer_id, "S_2": "2018-03-01T08:00:00"}
+    status, body, _ = post({"customers": [latest, older]})
+    assert status == 200, body
+    _, alone, _ = post({**customers[0], "S_2": "2018-03-31"})
+    _, other, _ = post({**older, "S_2": "2018-03-01"})
+    assert body["predictions"] == alone["predictions"] != other["predictions"]
+
+
 def test_categorical_spellings_score_alike(customers: list[dict[str, Any]]) -> None:
     base = dict(customers[0], B_30=0.0, D_64="-1")
     scores = set()
