@@ -546,7 +546,7 @@ gc.freeze()
 gc.set_threshold(50_000, 20, 100)
 
 
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _adapter(event, context)

@@ -309,7 +309,7 @@ def _load() -> tuple[BatchScorer | None, str | None]:
 SCORER, LOAD_ERROR = _load()
 
 
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if SCORER is None:  # raise, so the event goes to retries and the failure destination

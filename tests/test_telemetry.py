@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,34 @@ def test_batch_logs_bucket_and_key_and_emits_scoring_metrics(
     assert metric_values(lines)["ErrorReports"]["value"] == [1.0]
     [warning] = [line for line in lines if line.get("message") == "error report written"]
     assert warning["level"] == "WARNING" and warning["key"] == "incoming/broken.parquet"
+
+
+def test_metrics_are_written_even_when_the_handler_fails_and_cold_start_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lambda_function.telemetry import MAX_VALUES, Metrics, MetricUnit
+
+    metrics = Metrics()
+
+    @metrics.log_metrics
+    def handler(event: Any, context: Any) -> str:
+        for _ in range(event["points"]):
+            metrics.add_metric(name="Seen", unit=MetricUnit.Milliseconds, value=2)
+        if event["fail"]:
+            raise RuntimeError("boom")
+        return "ok"
+
+    capsys.readouterr()
+    assert handler({"points": 1, "fail": False}, LambdaContext("scorer", 30)) == "ok"
+    with pytest.raises(RuntimeError):
+        handler({"points": MAX_VALUES + 50, "fail": True}, LambdaContext("scorer", 30))
+    lines = records(capsys)
+    [cold] = [line for line in lines if "ColdStart" in line]
+    assert cold["ColdStart"] == [1.0] and cold["function_name"] == "amex-scoring-scorer"
+    assert cold["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["function_name", "service"]]
+    seen = [line for line in lines if "Seen" in line]
+    assert [len(line["Seen"]) for line in seen] == [1, MAX_VALUES, 50]  # at most 100 values a line
+    declared = seen[0]["_aws"]["CloudWatchMetrics"][0]
+    assert declared["Namespace"] == "AmexScoring" and declared["Metrics"] == [{"Name": "Seen", "Unit": "Milliseconds"}]
+    assert declared["Dimensions"] == [["service"]] and seen[0]["service"] == "amex-scoring"
+    assert abs(seen[0]["_aws"]["Timestamp"] / 1000 - time.time()) < 60
