@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
 
@@ -120,35 +121,27 @@ def _moto_process() -> tuple[subprocess.Popen[bytes], str]:
 def bench_s3(model: Path, customers: int, runs: int) -> dict[str, Any]:
     path = synthetic(customers, seed=2024)
     server, endpoint = _moto_process()
-    saved = {
-        k: os.environ.get(k)
-        for k in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    environment = {
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
     }
-    os.environ.update(
-        AWS_ENDPOINT_URL_S3=endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-    )
     try:
-        import boto3
+        with mock.patch.dict(os.environ, environment):  # the workers inherit it; restored after
+            import boto3
 
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="bench")
-        log(f"uploading {path.stat().st_size / 2**20:.0f} MB to the local S3 endpoint")
-        s3.upload_file(str(path), "bench", "incoming/bench.parquet")
-        log(f"batch through the S3 handler's code path x{runs}")
-        remote = repeat(
-            runs, ["batch-s3", "--model", str(model), "--bucket", "bench", "--key", "incoming/bench.parquet"]
-        )
+            s3 = boto3.client("s3")
+            s3.create_bucket(Bucket="bench")
+            log(f"uploading {path.stat().st_size / 2**20:.0f} MB to the local S3 endpoint")
+            s3.upload_file(str(path), "bench", "incoming/bench.parquet")
+            log(f"batch through the S3 handler's code path x{runs}")
+            remote = repeat(
+                runs, ["batch-s3", "--model", str(model), "--bucket", "bench", "--key", "incoming/bench.parquet"]
+            )
     finally:
         server.terminate()
         server.wait()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     log(f"the same file from local disk x{runs}")
     local = repeat(
         runs,

@@ -143,7 +143,7 @@ EXPLAIN_PARAMETER = {
 
 
 def _explain(raw: str | None) -> int:
-    if raw is None or raw == "":
+    if not raw:
         return 0
     if raw.isdigit() and int(raw) <= MAX_EXPLAIN:
         return int(raw)

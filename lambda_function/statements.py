@@ -210,7 +210,7 @@ def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int) -> np.n
         column = pc.dictionary_encode(column)
     values = column.dictionary
     codes = column.indices.fill_null(-1).to_numpy()
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+    if _is_text(values.type):
         stripped = pc.utf8_trim_whitespace(values)
         parsed = pc.strptime(pc.utf8_slice_codeunits(stripped, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
         bad = pc.and_(pc.is_null(parsed), pc.not_equal(stripped, "")).to_numpy(zero_copy_only=False)
@@ -324,7 +324,7 @@ def _to_column(column: pa.ChunkedArray, name: str) -> Column:
     array = column.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+    if _is_text(array.type):
         encoded = pc.dictionary_encode(array)
         codes = encoded.indices.fill_null(-1).to_numpy().astype(np.int32)
         return Categorical(codes, encoded.dictionary.to_pylist())
