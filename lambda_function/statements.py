@@ -80,7 +80,7 @@ def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) 
         _require(set(footer.schema_arrow.names), needed)
         # Read text columns as dictionaries: far fewer strings to build, and codes for free.
         schema = footer.schema_arrow
-        text = [name for name in needed if name not in numeric and _is_text(schema.field(name).type)]
+        text = [name for name in needed if name not in numeric and _is_text_like(schema.field(name).type)]
         # Remote objects: coalesce column-chunk reads into fewer, larger requests. Local files:
         # read each chunk as it is needed, which keeps a 10 GB file's peak memory far lower.
         remote = not isinstance(source, pa.OSFile | pa.MemoryMappedFile)
@@ -167,6 +167,28 @@ def _require(present: set[str], needed: list[str]) -> None:
 
 def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _is_text_like(kind: pa.DataType) -> bool:
+    """Text, or what some writers store it as: string views, or bytes without the UTF-8 annotation."""
+    return _is_text(kind) or any(
+        test(kind)
+        for test in (pa.types.is_string_view, pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view)
+    )
+
+
+def _bytes_as_text(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Columns of text-like bytes, read as dictionaries, decoded to text; invalid UTF-8 is an InputError."""
+    for index, column in enumerate(batch.columns):
+        if pa.types.is_dictionary(column.type) and not _is_text(column.type.value_type):
+            if _is_text_like(column.type.value_type):
+                name = batch.schema.names[index]
+                try:
+                    text = pc.cast(column, pa.dictionary(column.type.index_type, pa.string()))
+                except pa.ArrowInvalid as error:
+                    raise InputError(f"column {name}: not UTF-8 text: {error}") from None
+                batch = batch.set_column(index, name, text)
+    return batch
 
 
 def _is_number(kind: pa.DataType) -> bool:
@@ -296,6 +318,7 @@ def read_customers(
     for batch in _batches(open_file, fmt, needed, numeric_names):
         if should_stop is not None and should_stop():
             raise OutOfTime(rows_read)
+        batch = _bytes_as_text(batch)
         _check_types(batch, numeric_names)
         _check_ids(batch.column(CUSTOMER_ID), rows_read)
         columns = {name: batch.column(name) for name in needed}

@@ -29,6 +29,11 @@ VARIANTS: dict[str, Callable[[pa.Table], pa.Table]] = {
     "S_2 with a time of day": lambda t: _set(t, "S_2", lambda c: pc.binary_join_element_wise(c, " 00:00:00", "")),
     "customer_ID as large_string": lambda t: _set(t, "customer_ID", lambda c: pc.cast(c, pa.large_string())),
     "customer_ID dictionary-encoded": lambda t: _set(t, "customer_ID", pc.dictionary_encode),
+    "customer_ID as string_view": lambda t: _set(t, "customer_ID", lambda c: pc.cast(c, pa.string_view())),
+    # Writers that drop Parquet's UTF-8 annotation store text as plain bytes.
+    "customer_ID as binary": lambda t: _set(t, "customer_ID", lambda c: pc.cast(c, pa.binary())),
+    "D_63 as large_binary": lambda t: _set(t, "D_63", lambda c: pc.cast(c, pa.large_binary())),
+    "S_2 as binary": lambda t: _set(t, "S_2", lambda c: pc.cast(c, pa.binary())),
     "D_63 dictionary-encoded": lambda t: _set(t, "D_63", pc.dictionary_encode),
     "D_64 as large_string": lambda t: _set(t, "D_64", lambda c: pc.cast(c, pa.large_string())),
     "B_30 as float64": lambda t: _set(t, "B_30", lambda c: pc.cast(c, pa.float64())),
@@ -101,3 +106,13 @@ def test_a_csv_with_text_in_a_number_column_names_it(committed_model: Model, tmp
     path.write_text(",".join(header) + "\n" + ",".join(row) + "\n")
     with pytest.raises(InputError, match="D_48"):
         score_statements(committed_model, local_opener(path), "csv")
+
+
+def test_bytes_that_are_not_utf8_name_the_column(committed_model: Model, statements_file: Path, tmp_path: Path) -> None:
+    table = pq.read_table(statements_file)
+    ids = [value.encode() for value in table["customer_ID"].to_pylist()]
+    ids[7] = b"\xff\xfe not text"
+    path = tmp_path / "bytes.parquet"
+    pq.write_table(_set(table, "customer_ID", lambda c: pa.array(ids, pa.binary())), path)
+    with pytest.raises(InputError, match="column customer_ID: not UTF-8 text"):
+        score_statements(committed_model, local_opener(path), "parquet")
