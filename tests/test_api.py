@@ -401,3 +401,49 @@ def test_base64_bodies_from_api_gateway_are_decoded(customers: list[dict[str, An
     event["isBase64Encoded"] = True
     status, body, _ = call(event)
     assert status == 200 and body["predictions"][0]["customer_ID"] == customers[0]["customer_ID"]
+
+
+def _gzip_event(data: bytes, encoding: str = "gzip") -> dict[str, Any]:
+    import base64
+
+    event = http_api_v2("POST", "/v1/predict", None)
+    event["headers"].update({"content-type": "application/json", "content-encoding": encoding})
+    event["body"], event["isBase64Encoded"] = base64.b64encode(data).decode(), True
+    return event
+
+
+def test_gzip_bodies_score_as_the_plain_ones(customers: list[dict[str, Any]]) -> None:
+    import gzip
+
+    text = json.dumps({"customers": customers}).encode()
+    plain = post({"customers": customers})
+    assert plain[0] == 200
+    assert call(_gzip_event(gzip.compress(text)))[1] == plain[1]
+
+
+def test_gzip_bodies_are_checked_before_parsing(committed_model: Model) -> None:
+    import gzip
+
+    small = handler_for(committed_model, max_body_bytes=2000)
+    bomb = gzip.compress(json.dumps({"customer_ID": "a", "padding": "x" * 100_000}).encode())
+    assert len(bomb) < 2000
+    status, body, _ = call(_gzip_event(bomb), small)
+    assert status == 413 and "inflates to more than MAX_BODY_BYTES=2000" in body["message"]
+    status, body, _ = call(_gzip_event(b'{"customer_ID": "a"}'))
+    assert status == 400 and body["error"] == "malformed_body" and "not" in body["message"]
+    status, body, _ = call(_gzip_event(gzip.compress(b'{"customer_ID": "a"}')[:-6]))
+    assert status == 400 and "truncated" in body["message"]
+    status, body, _ = call(_gzip_event(b"", encoding="br"))
+    assert status == 415 and body["error"] == "unsupported_content_encoding"
+
+
+def test_a_utf8_byte_order_mark_is_ignored(customers: list[dict[str, Any]]) -> None:
+    status, body, _ = post("\ufeff" + json.dumps(customers[0]))
+    assert status == 200 and body["predictions"][0]["customer_ID"] == customers[0]["customer_ID"]
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_shape() -> None:
+    status, body, headers = call(http_api_v2("GET", "/v2/predict"))
+    assert status == 404 and body["error"] == "not_found" and body["request_id"] == headers["x-request-id"]
+    status, body, headers = call(http_api_v2("GET", "/v1/predict"))
+    assert status == 405 and body["error"] == "method_not_allowed" and headers["allow"] == "POST"
