@@ -14,6 +14,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Required
 
 import pydantic_core
@@ -206,9 +207,23 @@ def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     return text
 
 
+@dataclass
+class ParsedBody:
+    customers: list[dict[str, Any]]  # validated, in request order
+    unknown_fields: dict[str, set[str]]  # customer_ID -> fields outside the AmEx layout, ignored
+
+
+def _unknown_fields(customers: list[dict[str, Any]]) -> dict[str, set[str]]:
+    unknown: dict[str, set[str]] = {}
+    for customer in customers:
+        if not KNOWN_FIELDS.issuperset(customer):
+            unknown.setdefault(customer[CUSTOMER_ID], set()).update(set(customer) - KNOWN_FIELDS)
+    return unknown
+
+
 def parse_customers(
     body: bytes, *, single: bool, max_batch: int, lean: SchemaValidator | None = None
-) -> list[dict[str, Any]]:
+) -> ParsedBody:
     """The validated customers of a request body, or a RequestError saying precisely what is wrong.
 
     Parsed once by pydantic-core, then validated as Python objects: for customers of 190
@@ -231,9 +246,10 @@ def parse_customers(
         )
     if single or "customers" not in payload:
         try:
-            return [_customer.validate_python(payload)]
+            customers = [_customer.validate_python(payload)]
         except ValidationError as error:
             raise _invalid(error) from None
+        return ParsedBody(customers, _unknown_fields(customers))
     items = payload["customers"]
     if not isinstance(items, list) or not items:
         raise RequestError(
@@ -246,11 +262,12 @@ def parse_customers(
         raise RequestError(413, "batch_too_large", f"{len(items)} customers is over MAX_BATCH={max_batch}")
     if lean is not None:
         with contextlib.suppress(ValidationError):  # another field somewhere: the full schema decides
-            return lean.validate_python(items)  # type: ignore[no-any-return]
+            return ParsedBody(lean.validate_python(items), {})  # it admits no unknown field
     try:
-        return _customers.validate_python(items)  # type: ignore[no-any-return]
+        customers = _customers.validate_python(items)
     except ValidationError as error:
         raise _invalid(error, ("customers",)) from None
+    return ParsedBody(customers, _unknown_fields(customers))
 
 
 def _scope_request_id(scope: MutableMapping[str, Any]) -> str:
@@ -313,7 +330,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
             raise RequestError(503, "model_unavailable", f"model not loaded: {load_error}")
         return model
 
-    async def read_customers(request: Request, *, single: bool) -> list[Any]:
+    async def read_customers(request: Request, *, single: bool) -> ParsedBody:
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if content_type != "application/json" and not content_type.endswith("+json"):
             raise RequestError(
@@ -328,14 +345,11 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         body = inflate(body, request.headers.get("content-encoding"), settings.max_body_bytes)
         return parse_customers(body, single=single, max_batch=settings.max_batch, lean=lean)
 
-    def score(customers: list[Any], explain: int = 0) -> tuple[Model, list[dict[str, Any]]]:
+    def score(body: ParsedBody, explain: int = 0) -> tuple[Model, list[dict[str, Any]]]:
         """Predictions as plain dicts: the response is written directly, not re-validated."""
         active = ready()
-        ids, chosen = latest_statements(customers)
-        unknown: dict[str, set[str]] = {}
-        for customer in customers:
-            if not KNOWN_FIELDS.issuperset(customer):
-                unknown.setdefault(customer[CUSTOMER_ID], set()).update(set(customer) - KNOWN_FIELDS)
+        ids, chosen = latest_statements(body.customers)
+        unknown = body.unknown_fields
         columns = {name: [record.get(name) for record in chosen] for name in active.inputs}
         scores = active.predict(columns, len(chosen))
         reasons = active.explain(scores.encoded, explain) if explain else None
@@ -413,8 +427,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
     async def predict(request: Request) -> JSONResponse:
         # Parsing an empty query string into QueryParams costs 1% of a one-customer request.
         explain = _explain(request.query_params.get("explain")) if request.scope.get("query_string") else 0
-        customers = await read_customers(request, single=False)
-        active, predictions = score(customers, explain)
+        active, predictions = score(await read_customers(request, single=False), explain)
         return JSONResponse({"model": {"name": active.name, "version": active.version}, "predictions": predictions})
 
     @app.post(
@@ -432,8 +445,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         summary="The original Flask service's contract (one customer); use /v1/predict",
     )
     async def legacy_predict(request: Request) -> JSONResponse:
-        customers = await read_customers(request, single=True)
-        _, [prediction] = score(customers)
+        _, [prediction] = score(await read_customers(request, single=True))
         return JSONResponse(
             {"creditworthiness": prediction["probability"], "customer_default": prediction["default"]},
             headers={"Deprecation": "true", "Link": '</v1/predict>; rel="successor-version"'},
