@@ -27,15 +27,6 @@ class Categorical:
     codes: np.ndarray
     values: Sequence[Any]
 
-    @classmethod
-    def from_numbers(cls, values: np.ndarray) -> Categorical:
-        values = np.asarray(values, dtype=np.float64)
-        missing = np.isnan(values)
-        distinct, codes = np.unique(np.where(missing, 0.0, values), return_inverse=True)
-        codes = codes.astype(np.int32)
-        codes[missing] = -1
-        return cls(codes, distinct.tolist())
-
     def __len__(self) -> int:
         return len(self.codes)
 
@@ -65,6 +56,8 @@ def _raw_values(column: Categorical | Sequence[Any] | None, rows: np.ndarray) ->
         return [None] * len(rows)
     if isinstance(column, Categorical):
         return [None if code < 0 else column.values[code] for code in column.codes[rows].tolist()]
+    if isinstance(column, np.ndarray):
+        return column[rows].tolist()
     return [column[row] for row in rows.tolist()]
 
 
@@ -86,6 +79,9 @@ class Vocabulary:
             number = _finite_float(category)
             if number is not None:
                 self._keys.setdefault(number, position)
+        numbers = sorted((key, position) for key, position in self._keys.items() if isinstance(key, float))
+        self._numbers = np.array([key for key, _ in numbers], dtype=np.float64)
+        self._number_positions = np.array([position for _, position in numbers], dtype=np.int32)
 
     def index(self, value: Any) -> int:
         """Position of the value's category, or -1 for a category never seen in training."""
@@ -104,6 +100,17 @@ class Vocabulary:
         if isinstance(value, (int, float, np.integer, np.floating)):
             return self._keys.get(float(value), -1)
         return -1
+
+    def number_positions(self, values: np.ndarray) -> np.ndarray:
+        """`index` of each number of a numeric column (a file's), vectorised."""
+        values = np.asarray(values, dtype=np.float64)
+        out = np.full(len(values), -1, dtype=np.int32)
+        if self._numbers.size:
+            slot = np.minimum(np.searchsorted(self._numbers, values), self._numbers.size - 1)
+            found = self._numbers[slot] == values
+            out[found] = self._number_positions[slot[found]]
+        out[np.isnan(values)] = self.index(None)
+        return out
 
     def positions(self, values: Sequence[Any]) -> list[int]:
         """`index` of each value; each spelling is worked out once per container, as clients repeat them."""
@@ -266,10 +273,10 @@ class FeaturePipeline:
         sources: list[Categorical | Sequence[Any] | None] = []
         for name, vocabulary in self.vocabularies.items():
             column = columns.get(name)
-            if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
-                column = Categorical.from_numbers(column)
             if column is None:
                 rows.append(np.full(n_rows, vocabulary.index(None), dtype=np.int32))
+            elif isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
+                rows.append(vocabulary.number_positions(column))
             elif isinstance(column, Categorical):
                 # Canonicalise each distinct value once; the last slot is the missing value.
                 table = np.array([*map(vocabulary.index, column.values), vocabulary.index(None)], dtype=np.int32)

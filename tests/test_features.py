@@ -113,15 +113,19 @@ def test_matrix_equals_simple_imputer_and_dict_vectorizer(statements_file) -> No
 
 def test_categorical_columns_from_parquet_codes_and_json_values_agree(committed_model) -> None:
     pipeline = committed_model.pipeline
-    as_json = {"B_30": [0, "0.0", "1", 2.0, None], "D_64": ["O", None, "-1", "U", "R"]}
+    as_json = {"B_30": [0, "0.0", "1", 2.0, None, -0.0, 9], "D_64": ["O", None, "-1", "U", "R", "O", "O"]}
     as_codes = {
-        "B_30": Categorical.from_numbers(np.array([0.0, 0.0, 1.0, 2.0, np.nan])),
-        "D_64": Categorical(np.array([0, -1, 1, 2, 3], dtype=np.int32), ["O", "-1", "U", "R"]),
+        "B_30": np.array([0.0, 0.0, 1.0, 2.0, np.nan, -0.0, 9.0]),  # a file's numeric column
+        "D_64": Categorical(np.array([0, -1, 1, 2, 3, 0, 0], dtype=np.int32), ["O", "-1", "U", "R"]),
     }
-    a = pipeline.encode(as_json, 5)
-    b = pipeline.encode(as_codes, 5)
+    a = pipeline.encode(as_json, 7)
+    b = pipeline.encode(as_codes, 7)
     np.testing.assert_array_equal(a.matrix, b.matrix)
-    assert "B_30" not in a.unseen and "D_64" not in a.unseen and "B_30" not in b.unseen
+    assert "D_64" not in a.unseen and "D_64" not in b.unseen
+    assert a.unseen["B_30"][0].tolist() == b.unseen["B_30"][0].tolist() == [6]  # 9 was never learnt
+    # Each names the value as it came: a JSON integer, a file's float.
+    assert a.warnings[6][0] == "B_30: unseen category 9, encoded as all zeros"
+    assert b.warnings[6][0] == "B_30: unseen category 9.0, encoded as all zeros"
 
 
 def test_latest_statement_wins_whatever_the_order() -> None:
