@@ -221,9 +221,7 @@ def _unknown_fields(customers: list[dict[str, Any]]) -> dict[str, set[str]]:
     return unknown
 
 
-def parse_customers(
-    body: bytes, *, single: bool, max_batch: int, lean: SchemaValidator | None = None
-) -> ParsedBody:
+def parse_customers(body: bytes, *, single: bool, max_batch: int, lean: SchemaValidator | None = None) -> ParsedBody:
     """The validated customers of a request body, or a RequestError saying precisely what is wrong.
 
     Parsed once by pydantic-core, then validated as Python objects: for customers of 190
