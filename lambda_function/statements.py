@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,16 @@ def _checked(make: Callable[[], Any]) -> Iterator[pa.RecordBatch]:
         yield batch
 
 
+def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Read the next batch while the caller works on this one: pyarrow decodes (and fetches
+    from S3) without the GIL, so one core is not left idle while the other reduces a batch."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        pending = pool.submit(next, batches, None)
+        while (batch := pending.result()) is not None:
+            pending = pool.submit(next, batches, None)
+            yield batch
+
+
 def _require(present: set[str], needed: list[str]) -> None:
     missing = [name for name in needed if name not in present]
     if missing:
@@ -276,6 +287,16 @@ def _latest(table: pa.Table) -> pa.Table:
     return table.take(order[last])
 
 
+def _plain_ids(table: pa.Table) -> pa.Table:
+    """Customer IDs as plain text: each batch reads them with its own dictionary, and merging
+    batches would unify those dictionaries at every step (150 ms of a 100,000-customer file's
+    0.75 s, measured), where plain text costs 3 ms to decode."""
+    ids = table[CUSTOMER_ID]
+    if not pa.types.is_dictionary(ids.type):
+        return table
+    return table.set_column(table.schema.get_field_index(CUSTOMER_ID), CUSTOMER_ID, ids.cast(ids.type.value_type))
+
+
 def _check_ids(ids: pa.Array, first_row: int) -> None:
     if pa.types.is_dictionary(ids.type):  # check each distinct ID once
         blank = pc.equal(pc.utf8_trim_whitespace(ids.dictionary), "").to_numpy(zero_copy_only=False)
@@ -315,7 +336,7 @@ def read_customers(
     pending_rows = 0
     rows_read = 0
     numeric_names = set(numeric)
-    for batch in _batches(open_file, fmt, needed, numeric_names):
+    for batch in _prefetched(_batches(open_file, fmt, needed, numeric_names)):
         if should_stop is not None and should_stop():
             raise OutOfTime(rows_read)
         batch = _bytes_as_text(batch)
@@ -324,7 +345,7 @@ def read_customers(
         columns = {name: batch.column(name) for name in needed}
         columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), rows_read))
         del columns[STATEMENT_DATE]
-        table = _latest(pa.table(columns))
+        table = _plain_ids(_latest(pa.table(columns)))
         rows_read += batch.num_rows
         pending.append(table)
         pending_rows += table.num_rows
@@ -425,7 +446,7 @@ def local_opener(path: str | Path) -> Opener:
 def prediction_table(scored: ScoredFile, model: Model, output_format: str) -> pa.Table:
     if output_format == "csv":  # the Kaggle submission format
         return scored.predictions.select([CUSTOMER_ID, "prediction"])
-    version = pa.array([model.version] * scored.predictions.num_rows, pa.string())
+    version = pa.repeat(pa.scalar(model.version, pa.string()), scored.predictions.num_rows)
     return scored.predictions.append_column("model_version", version)
 
 
@@ -436,7 +457,9 @@ def encode_predictions(scored: ScoredFile, model: Model, output_format: str) -> 
     if output_format == "csv":
         pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
     else:
-        pq.write_table(table, sink, compression="zstd")
+        # A dictionary only where values repeat: on unique IDs and scores it is wasted work
+        # (40% of the write, measured on 100,000 customers) and a larger file.
+        pq.write_table(table, sink, compression="zstd", use_dictionary=["model_version"])
     return sink.getvalue()
 
 
