@@ -78,7 +78,7 @@ def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) 
     if fmt == "parquet":
         source = open_file()  # a failure to open is the storage's, and raises
         footer = _checked_call(lambda: pq.ParquetFile(source), "not a readable Parquet file")
-        _require(set(footer.schema_arrow.names), needed)
+        _require(footer.schema_arrow.names, needed)
         # Read text columns as dictionaries: far fewer strings to build, and codes for free.
         schema = footer.schema_arrow
         text = [name for name in needed if name not in numeric and _is_text_like(schema.field(name).type)]
@@ -89,7 +89,7 @@ def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) 
         yield from _checked(lambda: parquet.iter_batches(batch_size=BATCH_ROWS, columns=needed))
         return
     header = _csv_header(open_file, fmt)
-    _require(set(header), needed)
+    _require(header, needed)
     # Fixed types: inference per block could disagree between blocks of one file.
     types = {name: pa.float64() if name in numeric else pa.string() for name in needed}
     options = pacsv.ConvertOptions(include_columns=needed, column_types=types, strings_can_be_null=True)
@@ -123,6 +123,7 @@ def _csv_header(open_file: Opener, fmt: str) -> list[str]:
         first = _checked_call(lambda: stream.read(1 << 16))
     finally:
         stream.close()
+    first = first.removeprefix(b"\xef\xbb\xbf")  # the byte order mark of spreadsheet "CSV UTF-8" exports
     line = first.split(b"\n", 1)[0].strip().decode("utf-8", errors="replace")
     if not line:
         raise InputError("the file is empty: no header row")
@@ -170,10 +171,13 @@ def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             yield batch
 
 
-def _require(present: set[str], needed: list[str]) -> None:
+def _require(present: list[str], needed: list[str]) -> None:
     missing = [name for name in needed if name not in present]
     if missing:
         raise InputError(f"missing required columns: {', '.join(missing)}")
+    twice = [name for name in needed if present.count(name) > 1]
+    if twice:  # which one is meant cannot be known
+        raise InputError(f"columns appear more than once: {', '.join(twice)}")
 
 
 def _is_text(kind: pa.DataType) -> bool:

@@ -116,3 +116,27 @@ def test_bytes_that_are_not_utf8_name_the_column(committed_model: Model, stateme
     pq.write_table(_set(table, "customer_ID", lambda c: pa.array(ids, pa.binary())), path)
     with pytest.raises(InputError, match="column customer_ID: not UTF-8 text"):
         score_statements(committed_model, local_opener(path), "parquet")
+
+
+def test_a_csv_with_a_byte_order_mark_scores_like_one_without(
+    committed_model: Model, statements_file: Path, tmp_path: Path
+) -> None:
+    import pyarrow.csv as pacsv
+
+    plain = tmp_path / "plain.csv"
+    pacsv.write_csv(pq.read_table(statements_file), plain)
+    marked = tmp_path / "marked.csv"  # as spreadsheet "CSV UTF-8" exports write it
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    expected = score_statements(committed_model, local_opener(plain), "csv").predictions
+    assert score_statements(committed_model, local_opener(marked), "csv").predictions.equals(expected)
+
+
+def test_a_needed_column_that_appears_twice_is_refused(
+    committed_model: Model, statements_file: Path, tmp_path: Path
+) -> None:
+    table = pq.read_table(statements_file)
+    twice = pa.Table.from_arrays([*table.columns, table["D_48"]], names=[*table.column_names, "D_48"])
+    path = tmp_path / "twice.parquet"
+    pq.write_table(twice, path)
+    with pytest.raises(InputError, match="columns appear more than once: D_48"):
+        score_statements(committed_model, local_opener(path), "parquet")
