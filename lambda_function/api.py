@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse as StarletteJSONResponse
 from mangum import Mangum
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 from pydantic_core import SchemaValidator, core_schema
 from starlette.exceptions import HTTPException
@@ -43,6 +43,23 @@ Code = Annotated[
     Field(union_mode="left_to_right"),
 ]
 
+
+def _statement_date_schema(_source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    """Text `YYYY-MM-DD`, optionally with a time of day, then pydantic's own date parsing.
+
+    Pydantic alone would read numbers, and digit strings such as "20180331", as Unix times
+    (1970-08-22): a silently wrong latest statement. Files refuse both; so does this.
+    """
+    text = core_schema.custom_error_schema(
+        core_schema.str_schema(strict=True, strip_whitespace=True, pattern=r"^\d{4}-\d{2}-\d{2}(?:[T ].*)?$"),
+        custom_error_type="date_format",
+        custom_error_message="Input should be a date YYYY-MM-DD, optionally with a time of day",
+    )
+    return core_schema.nullable_schema(core_schema.chain_schema([text, handler(dt.date | dt.datetime)]))
+
+
+StatementDate = Annotated[dt.date | dt.datetime | None, GetPydanticSchema(_statement_date_schema)]
+
 # Every known statement field is type-checked, used by the model or not; unknown fields
 # are kept and reported back as warnings. A TypedDict rather than a model: validation
 # then costs what the client sent, not 190 defaults per customer.
@@ -55,7 +72,7 @@ def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
         name,
         {
             CUSTOMER_ID: Required[Annotated[str, Field(strict=True, min_length=1, max_length=256)]],
-            STATEMENT_DATE: dt.date | dt.datetime | None,  # a time of day is ignored, as in files
+            STATEMENT_DATE: StatementDate,  # a time of day is ignored, as in files
             **{feature: Code if feature in CATEGORICAL else Number for feature in features},
         },
         total=False,
@@ -172,8 +189,8 @@ def _invalid(error: ValidationError, prefix: tuple[Any, ...] = ()) -> RequestErr
                 break
             location.append(part)
         field = _field(tuple(location))
-        if field in detail:  # several union branches failed; S_2's first (date) message says it best
-            if location and location[-1] in CATEGORICAL:
+        if field in detail:  # several union branches failed: S_2's first (date) message says it best;
+            if location and location[-1] in CATEGORICAL:  # a categorical's: say what it accepts
                 detail[field]["msg"] = "Input should be a number, a string or null"
             continue
         detail[field] = {"field": field, "loc": location, "msg": item["msg"], "type": item["type"]}

@@ -447,3 +447,11 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape() -> None:
     assert status == 404 and body["error"] == "not_found" and body["request_id"] == headers["x-request-id"]
     status, body, headers = call(http_api_v2("GET", "/v1/predict"))
     assert status == 405 and body["error"] == "method_not_allowed" and headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("value", [20180331, "20180331", 1522454400, "1522454400", True])
+def test_a_statement_date_that_is_not_iso_text_is_refused_not_read_as_unix_time(value: Any) -> None:
+    """Pydantic alone reads these as seconds since 1970: the wrong statement would be the latest."""
+    status, body, _ = post({"customer_ID": "a", "S_2": value})
+    assert status == 422 and body["detail"][0]["field"] == "S_2"
+    assert body["detail"][0]["msg"] == "Input should be a date YYYY-MM-DD, optionally with a time of day"
