@@ -6,97 +6,37 @@ invocation, so it is switched off). Nothing here imports pyarrow, pandas or scik
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import gc
 import math
 import time
 import uuid
-import zlib
-from collections.abc import Iterable, MutableMapping
-from dataclasses import dataclass
-from typing import Annotated, Any, Required
+from collections.abc import MutableMapping
+from typing import Any
 
 import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse as StarletteJSONResponse
 from mangum import Mangum
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema, TypeAdapter, ValidationError
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
-from pydantic_core import SchemaValidator, core_schema
 from starlette.exceptions import HTTPException
-from typing_extensions import TypedDict
 
-from .schema import CATEGORICAL, CUSTOMER_ID, FEATURES, STATEMENT_DATE
+from .payload import (
+    MAX_EXPLAIN,
+    ParsedBody,
+    RequestError,
+    customer_adapter,
+    explain_count,
+    field_name,
+    inflate,
+    lean_batch_validator,
+    parse_customers,
+)
+from .schema import CUSTOMER_ID, STATEMENT_DATE
 from .scoring import Model, latest_statements
 from .settings import Settings
 from .telemetry import MetricUnit, count_rejection, logger, metrics
-
-MAX_EXPLAIN = 20
-Number = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
-Code = Annotated[
-    Annotated[str, Field(strict=True, max_length=64)]
-    | Annotated[int, Field(strict=True)]
-    | Annotated[float, Field(strict=True, allow_inf_nan=False)]
-    | None,
-    Field(union_mode="left_to_right"),
-]
-
-
-def _statement_date_schema(_source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-    """Text `YYYY-MM-DD`, optionally with a time of day, then pydantic's own date parsing.
-
-    Pydantic alone would read numbers, and digit strings such as "20180331", as Unix times
-    (1970-08-22): a silently wrong latest statement. Files refuse both; so does this.
-    """
-    text = core_schema.custom_error_schema(
-        core_schema.str_schema(strict=True, strip_whitespace=True, pattern=r"^\d{4}-\d{2}-\d{2}(?:[T ].*)?$"),
-        custom_error_type="date_format",
-        custom_error_message="Input should be a date YYYY-MM-DD, optionally with a time of day",
-    )
-    return core_schema.nullable_schema(core_schema.chain_schema([text, handler(dt.date | dt.datetime)]))
-
-
-StatementDate = Annotated[dt.date | dt.datetime | None, GetPydanticSchema(_statement_date_schema)]
-
-# Every known statement field is type-checked, used by the model or not; unknown fields
-# are kept and reported back as warnings. A TypedDict rather than a model: validation
-# then costs what the client sent, not 190 defaults per customer.
-KNOWN_FIELDS = frozenset({CUSTOMER_ID, STATEMENT_DATE, *FEATURES})
-
-
-def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
-    """A customer's statement as a TypedDict: its ID, S_2 and the given features, each type-checked."""
-    statement = TypedDict(  # type: ignore[misc]
-        name,
-        {
-            CUSTOMER_ID: Required[Annotated[str, Field(strict=True, min_length=1, max_length=256)]],
-            STATEMENT_DATE: StatementDate,  # a time of day is ignored, as in files
-            **{feature: Code if feature in CATEGORICAL else Number for feature in features},
-        },
-        total=False,
-    )
-    statement.__pydantic_config__ = ConfigDict(extra=extra)
-    return statement
-
-
-Customer = _statement_type("Customer", FEATURES, extra="allow")
-_customer = TypeAdapter(Customer)
-_customers = SchemaValidator(core_schema.list_schema(_customer.core_schema))
-
-
-def lean_batch_validator(inputs: Iterable[str]) -> SchemaValidator:
-    """Customers holding only what the model reads, with the same field types, and nothing else.
-
-    Pydantic looks up each of a TypedDict's fields in every customer, so the full schema
-    costs 190 lookups per customer even when a client sends only the model's inputs. This
-    one stops at the first customer carrying any other field; the full schema then decides.
-    Built on the customer type's field definitions, so the two cannot disagree on a type.
-    """
-    read = set(inputs)
-    lean = _statement_type("ModelInputs", [name for name in FEATURES if name in read], extra="forbid")
-    return SchemaValidator(core_schema.list_schema(TypeAdapter(lean).core_schema, fail_fast=True))
 
 
 class JSONResponse(StarletteJSONResponse):
@@ -145,12 +85,6 @@ def _documented(response: type[BaseModel], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-class RequestError(Exception):
-    def __init__(self, status: int, error: str, message: str, detail: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.error, self.message, self.detail = status, error, message, detail
-
-
 # `explain` is read by hand: a FastAPI Query dependency costs a sizeable share of a
 # one-millisecond request.
 EXPLAIN_PARAMETER = {
@@ -160,129 +94,6 @@ EXPLAIN_PARAMETER = {
     "description": "add the N inputs that moved each score most",
     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_EXPLAIN, "default": 0},
 }
-
-
-def _explain(raw: str | None) -> int:
-    if not raw:
-        return 0
-    if raw.isdigit() and int(raw) <= MAX_EXPLAIN:
-        return int(raw)
-    message = f"must be an integer from 0 to {MAX_EXPLAIN}"
-    detail = [{"field": "query.explain", "loc": ["query", "explain"], "msg": message, "type": "int_range"}]
-    raise RequestError(422, "validation_error", f"query.explain: {message}", detail)
-
-
-def _field(location: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in location)
-
-
-_FIELDS = {*KNOWN_FIELDS, "customers"}
-
-
-def _invalid(error: ValidationError, prefix: tuple[Any, ...] = ()) -> RequestError:
-    """422 naming each field once; union branch tags (`constrained-str`) are left out of the name."""
-    detail: dict[str, dict[str, Any]] = {}
-    for item in error.errors(include_url=False, include_input=False):
-        location = [*prefix]
-        for part in item["loc"]:
-            if not (isinstance(part, int) or part in _FIELDS):
-                break
-            location.append(part)
-        field = _field(tuple(location))
-        if field in detail:  # several union branches failed: S_2's first (date) message says it best;
-            if location and location[-1] in CATEGORICAL:  # a categorical's: say what it accepts
-                detail[field]["msg"] = "Input should be a number, a string or null"
-            continue
-        detail[field] = {"field": field, "loc": location, "msg": item["msg"], "type": item["type"]}
-    first = next(iter(detail.values()))
-    return RequestError(422, "validation_error", f"{first['field']}: {first['msg']}", list(detail.values()))
-
-
-def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """The body as sent before compression: `Content-Encoding: gzip` bodies are inflated, to at most `limit` bytes.
-
-    A 1000-customer batch of full statements is 5 MB of JSON, near Lambda's 6 MB event limit;
-    gzip brings it to about a third, so clients may compress.
-    """
-    codings = [part.strip().lower() for part in (content_encoding or "").split(",")]
-    codings = [coding for coding in codings if coding not in ("", "identity")]
-    if not codings:
-        return body
-    if codings not in (["gzip"], ["x-gzip"]):
-        raise RequestError(
-            415, "unsupported_content_encoding", f"Content-Encoding {content_encoding!r} is not supported: send gzip"
-        )
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        text = inflater.decompress(body, limit + 1)
-    except zlib.error as error:
-        raise RequestError(400, "malformed_body", f"Content-Encoding is gzip but the body is not: {error}") from None
-    if len(text) > limit:
-        raise RequestError(413, "body_too_large", f"the body inflates to more than MAX_BODY_BYTES={limit}")
-    if not inflater.eof or inflater.unused_data:
-        raise RequestError(400, "malformed_body", "the gzip body is truncated or has data after its end")
-    return text
-
-
-@dataclass
-class ParsedBody:
-    customers: list[dict[str, Any]]  # validated, in request order
-    unknown_fields: dict[str, set[str]]  # customer_ID -> fields outside the AmEx layout, ignored
-
-
-def _unknown_fields(customers: list[dict[str, Any]]) -> dict[str, set[str]]:
-    unknown: dict[str, set[str]] = {}
-    for customer in customers:
-        if not KNOWN_FIELDS.issuperset(customer):
-            unknown.setdefault(customer[CUSTOMER_ID], set()).update(set(customer) - KNOWN_FIELDS)
-    return unknown
-
-
-def parse_customers(body: bytes, *, single: bool, max_batch: int, lean: SchemaValidator | None = None) -> ParsedBody:
-    """The validated customers of a request body, or a RequestError saying precisely what is wrong.
-
-    Parsed once by pydantic-core, then validated as Python objects: for customers of 190
-    fields that takes two thirds of `validate_json`'s time, which looks each field up in
-    the parsed JSON object (measured on 1 and on 1000 customers).
-    """
-    body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark, which RFC 8259 lets parsers ignore
-    if not body.strip():
-        raise RequestError(400, "malformed_json", 'the body is empty: send a customer or {"customers": [...]} as JSON')
-    try:
-        payload = pydantic_core.from_json(body)
-    except ValueError as error:
-        raise RequestError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise RequestError(
-            422,
-            "validation_error",
-            "the body must be a JSON object",
-            [{"field": "", "loc": [], "msg": "must be a JSON object", "type": "dict_type"}],
-        )
-    if single or "customers" not in payload:
-        try:
-            customers = [_customer.validate_python(payload)]
-        except ValidationError as error:
-            raise _invalid(error) from None
-        return ParsedBody(customers, _unknown_fields(customers))
-    items = payload["customers"]
-    if not isinstance(items, list) or not items:
-        raise RequestError(
-            422,
-            "validation_error",
-            "customers: must be a non-empty list of customers",
-            [{"field": "customers", "loc": ["customers"], "msg": "must be a non-empty list", "type": "list_type"}],
-        )
-    if len(items) > max_batch:
-        raise RequestError(413, "batch_too_large", f"{len(items)} customers is over MAX_BATCH={max_batch}")
-    if lean is not None:
-        with contextlib.suppress(ValidationError):  # another field somewhere: the full schema decides
-            return ParsedBody(lean.validate_python(items), {})  # it admits no unknown field
-    try:
-        customers = _customers.validate_python(items)
-    except ValidationError as error:
-        raise _invalid(error, ("customers",)) from None
-    return ParsedBody(customers, _unknown_fields(customers))
 
 
 def _scope_request_id(scope: MutableMapping[str, Any]) -> str:
@@ -420,7 +231,12 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
     @app.exception_handler(RequestValidationError)
     async def query_error(request: Request, error: RequestValidationError) -> JSONResponse:
         detail = [
-            {"field": _field(tuple(item["loc"])), "loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+            {
+                "field": field_name(tuple(item["loc"])),
+                "loc": list(item["loc"]),
+                "msg": item["msg"],
+                "type": item["type"],
+            }
             for item in error.errors()
         ]
         return await request_error(
@@ -441,7 +257,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
     )
     async def predict(request: Request) -> JSONResponse:
         # Parsing an empty query string into QueryParams costs 1% of a one-customer request.
-        explain = _explain(request.query_params.get("explain")) if request.scope.get("query_string") else 0
+        explain = explain_count(request.query_params.get("explain")) if request.scope.get("query_string") else 0
         active, predictions = score(await read_customers(request, single=False), explain)
         return JSONResponse({"model": {"name": active.name, "version": active.version}, "predictions": predictions})
 
@@ -503,7 +319,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         if app.openapi_schema is None:
             schema = original_openapi()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components["Customer"] = _customer.json_schema(ref_template=REF_TEMPLATE)
+            components["Customer"] = customer_adapter.json_schema(ref_template=REF_TEMPLATE)
             _, responses = models_json_schema(
                 [(PredictResponse, "serialization"), (LegacyResponse, "serialization")], ref_template=REF_TEMPLATE
             )

@@ -28,7 +28,7 @@ from mangum import Mangum
 
 from amex_scoring.events import http_api_v2, rest_api_v1
 from amex_scoring.invoke import LambdaContext
-from lambda_function import api
+from lambda_function import api, payload
 from lambda_function.scoring import Model
 from lambda_function.settings import Settings
 
@@ -223,7 +223,7 @@ def test_the_lean_batch_schema_accepts_and_refuses_exactly_what_the_full_one_doe
     committed_model: Model, customers: list[dict[str, Any]]
 ) -> None:
     """Batches of model inputs only take a faster schema; its verdicts must be the full schema's."""
-    lean = api.lean_batch_validator(committed_model.inputs)
+    lean = payload.lean_batch_validator(committed_model.inputs)
     inputs_only = [
         {k: v for k, v in c.items() if k in {"customer_ID", "S_2", *committed_model.inputs}} for c in customers
     ]
@@ -243,16 +243,16 @@ def test_the_lean_batch_schema_accepts_and_refuses_exactly_what_the_full_one_doe
 
     def verdict(raw: bytes, lean: Any) -> Any:
         try:
-            return api.parse_customers(raw, single=False, max_batch=1000, lean=lean)
-        except api.RequestError as error:
+            return payload.parse_customers(raw, single=False, max_batch=1000, lean=lean)
+        except payload.RequestError as error:
             return (error.status, error.detail)
 
     verdicts = []
-    for payload in bodies:
-        raw = json.dumps(payload).encode()
+    for body in bodies:
+        raw = json.dumps(body).encode()
         with_lean = verdict(raw, lean)
-        assert with_lean == verdict(raw, None), payload
-        verdicts.append(isinstance(with_lean, api.ParsedBody))
+        assert with_lean == verdict(raw, None), body
+        verdicts.append(isinstance(with_lean, payload.ParsedBody))
     assert verdicts == [True, True, False, False, False, True, True, False, False, True]
 
 
