@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import json
 import math
@@ -57,6 +58,9 @@ def timings(calls: dict[str, Any], warmup: int, iterations: int) -> dict[str, li
     block = max(1, iterations // ROUNDS)
     for _ in range(ROUNDS):
         for name, call in calls.items():
+            # Untimed: each side's cyclic garbage (Flask's requests leave some, ours none) is
+            # collected before the other side's block, not during its calls.
+            gc.collect()
             for _ in range(block):
                 start = time.perf_counter()
                 call()

@@ -130,7 +130,9 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
             "service's approach (`DictVectorizer.transform` + `predict_proba` behind Flask's test client) on the "
             "same customers, all 190 fields each unless the row says otherwise. The two sides alternate in blocks "
             "(10 rounds each), so the machine's drifting speed hits both alike; p50 and p99 are over all of a "
-            "side's calls.",
+            "side's calls. The garbage collector runs, untimed, before each block: the two sides share one "
+            "process, and Flask's requests leave cyclic garbage (ours leave none) that was otherwise collected "
+            "in the middle of our calls, up to 120 ms at a time.",
             "",
             "| customers per request | body | ours p50 | ours p99 | original p50 | original p99 | p50 speed-up |",
             "|---|---|---|---|---|---|---|",
