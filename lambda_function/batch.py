@@ -65,6 +65,14 @@ def _unwrap(record: dict[str, Any]) -> dict[str, Any] | None:
         text = (record.get("Sns") or {}).get("Message")
     else:
         return None
+    inner = _json_object(text, record)
+    if inner.get("Type") == "Notification" and isinstance(inner.get("Message"), str):
+        # S3 -> SNS -> SQS without raw message delivery: the body is SNS's envelope.
+        inner = _json_object(inner["Message"], record)
+    return inner
+
+
+def _json_object(text: str | None, record: dict[str, Any]) -> dict[str, Any]:
     try:
         inner = json.loads(text or "")
     except ValueError:

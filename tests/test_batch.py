@@ -279,7 +279,10 @@ def test_s3_events_wrapped_in_sqs_or_sns_are_unwrapped(bucket: str, statements_f
             {"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {"Type": "Notification", "Message": inner}}
         ]
     }
-    for event in (sqs, sns):
+    # S3 -> SNS -> SQS without raw message delivery: SNS's envelope is the SQS body.
+    envelope = {"Type": "Notification", "MessageId": "2", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t"}
+    sns_in_sqs = {"Records": [{**sqs["Records"][0], "body": json.dumps({**envelope, "Message": inner})}]}
+    for event in (sqs, sns, sns_in_sqs):
         [result] = batch.handler(event, LambdaContext("batch", 900))["results"]
         assert result["status"] == "scored"
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket}  # sent when notifications are set
