@@ -35,9 +35,10 @@ class LambdaContext:
 
 
 def function_for(event: dict[str, Any]) -> str:
-    """`batch` for S3 / EventBridge object events, `api` for HTTP events."""
+    """`batch` for S3 / EventBridge object events (also through SQS or SNS), `api` for HTTP events."""
     records = event.get("Records") or []
-    if any(record.get("eventSource") == "aws:s3" for record in records) or event.get("detail-type") == "Object Created":
+    sources = {record.get("eventSource") or record.get("EventSource") for record in records}
+    if sources & {"aws:s3", "aws:sqs", "aws:sns"} or event.get("detail-type") == "Object Created":
         return "batch"
     if "requestContext" in event or "httpMethod" in event or "rawPath" in event:
         return "api"

@@ -188,3 +188,17 @@ def test_invoke_runs_the_handler_the_event_calls_for(capsys: pytest.CaptureFixtu
     assert response["statusCode"] == 200 and json.loads(response["body"])["ready"] is True
     assert main(["invoke", "--event", str(EVENTS / "s3-output-ignored.json")]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["status"] == "skipped"
+
+
+def test_invoke_tells_the_function_from_the_event_shape() -> None:
+    from amex_scoring.events import http_api_v2, rest_api_v1, s3_put
+    from amex_scoring.invoke import function_for
+
+    s3 = s3_put("incoming/a.parquet")
+    assert function_for(s3) == "batch"
+    assert function_for({"Records": [{"eventSource": "aws:sqs", "body": json.dumps(s3)}]}) == "batch"
+    assert function_for({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(s3)}}]}) == "batch"
+    assert function_for({"detail-type": "Object Created", "detail": {}}) == "batch"
+    assert function_for(http_api_v2("GET", "/health")) == function_for(rest_api_v1("GET", "/health")) == "api"
+    with pytest.raises(ValueError, match="--function"):
+        function_for({"hello": "world"})
