@@ -190,7 +190,8 @@ def parse_customers(body: bytes, *, single: bool, max_batch: int, lean: SchemaVa
         raise RequestError(
             422,
             "validation_error",
-            "the body must be a JSON object",
+            "the body must be a JSON object"
+            + (': send several customers as {"customers": [...]}' if isinstance(payload, list) and not single else ""),
             [{"field": "", "loc": [], "msg": "must be a JSON object", "type": "dict_type"}],
         )
     if single or "customers" not in payload:

@@ -210,6 +210,7 @@ def test_threshold_override_sets_default(committed_model: Model, customers: list
         ({"customers": []}, "customers", "non-empty"),
         ({"customers": [{"customer_ID": "a"}, {"customer_ID": "b", "R_1": "x"}]}, "customers.1.R_1", "valid number"),
         ([1, 2], "", "JSON object"),
+        ([{"customer_ID": "a"}], "", '{"customers": [...]}'),  # a bare list: say how to send a batch
     ],
 )
 def test_invalid_bodies_get_422_naming_the_field(body: Any, field: str, fragment: str) -> None:
