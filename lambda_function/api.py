@@ -17,6 +17,7 @@ import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse as StarletteJSONResponse
+from fastapi.routing import APIRoute
 from mangum import Mangum
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -37,6 +38,23 @@ from .schema import CUSTOMER_ID, STATEMENT_DATE
 from .scoring import Model, latest_statements
 from .settings import Settings
 from .telemetry import MetricUnit, count_rejection, logger, metrics
+
+
+class RequestRoute(APIRoute):
+    """A route whose endpoint takes the request alone and returns a response.
+
+    FastAPI's own handler resolves dependencies, parameters and response models on every
+    request; the scoring endpoints have none, and skipping that machinery takes 60 µs off a
+    one-customer request (measured: a sixth of the framework's time). The route is declared
+    as any other, so FastAPI's OpenAPI schema still describes it.
+    """
+
+    def get_route_handler(self) -> Any:
+        dependant = self.dependant
+        extra = [*dependant.path_params, *dependant.query_params, *dependant.header_params, *dependant.body_params]
+        if extra or dependant.dependencies or dependant.cookie_params or dependant.request_param_name is None:
+            raise TypeError(f"{self.path}: a RequestRoute endpoint takes one parameter, the Request")
+        return self.endpoint
 
 
 class JSONResponse(StarletteJSONResponse):
@@ -243,8 +261,17 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
             request, RequestError(422, "validation_error", f"{detail[0]['field']}: {detail[0]['msg']}", detail)
         )
 
-    @app.post(
+    async def predict(request: Request) -> JSONResponse:
+        # Parsing an empty query string into QueryParams costs 1% of a one-customer request.
+        explain = explain_count(request.query_params.get("explain")) if request.scope.get("query_string") else 0
+        active, predictions = score(await read_customers(request, single=False), explain)
+        return JSONResponse({"model": {"name": active.name, "version": active.version}, "predictions": predictions})
+
+    app.router.add_api_route(
         "/v1/predict",
+        predict,
+        methods=["POST"],
+        route_class_override=RequestRoute,
         openapi_extra={"requestBody": predict_body, "parameters": [EXPLAIN_PARAMETER]},
         summary="Score one customer or a batch; the latest statement (S_2) of each customer is scored",
         responses={
@@ -255,14 +282,19 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
             422: {"description": "a field is invalid"},
         },
     )
-    async def predict(request: Request) -> JSONResponse:
-        # Parsing an empty query string into QueryParams costs 1% of a one-customer request.
-        explain = explain_count(request.query_params.get("explain")) if request.scope.get("query_string") else 0
-        active, predictions = score(await read_customers(request, single=False), explain)
-        return JSONResponse({"model": {"name": active.name, "version": active.version}, "predictions": predictions})
 
-    @app.post(
+    async def legacy_predict(request: Request) -> JSONResponse:
+        _, [prediction] = score(await read_customers(request, single=True))
+        return JSONResponse(
+            {"creditworthiness": prediction["probability"], "customer_default": prediction["default"]},
+            headers={"Deprecation": "true", "Link": '</v1/predict>; rel="successor-version"'},
+        )
+
+    app.router.add_api_route(
         "/predict",
+        legacy_predict,
+        methods=["POST"],
+        route_class_override=RequestRoute,
         responses={200: _documented(LegacyResponse, "the original service's answer")},
         deprecated=True,
         openapi_extra={
@@ -275,12 +307,6 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         },
         summary="The original Flask service's contract (one customer); use /v1/predict",
     )
-    async def legacy_predict(request: Request) -> JSONResponse:
-        _, [prediction] = score(await read_customers(request, single=True))
-        return JSONResponse(
-            {"creditworthiness": prediction["probability"], "customer_default": prediction["default"]},
-            headers={"Deprecation": "true", "Link": '</v1/predict>; rel="successor-version"'},
-        )
 
     @app.get("/health", summary="Liveness and readiness")
     async def health() -> JSONResponse:

@@ -456,3 +456,12 @@ def test_a_statement_date_that_is_not_iso_text_is_refused_not_read_as_unix_time(
     status, body, _ = post({"customer_ID": "a", "S_2": value})
     assert status == 422 and body["detail"][0]["field"] == "S_2"
     assert body["detail"][0]["msg"] == "Input should be a date YYYY-MM-DD, optionally with a time of day"
+
+
+def test_a_request_route_refuses_endpoints_that_need_fastapi_to_resolve_parameters() -> None:
+    from fastapi import FastAPI, Request
+
+    async def needs_a_query(request: Request, explain: int = 0) -> None: ...
+
+    with pytest.raises(TypeError, match="takes one parameter, the Request"):
+        FastAPI().router.add_api_route("/x", needs_a_query, methods=["POST"], route_class_override=api.RequestRoute)
