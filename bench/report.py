@@ -176,7 +176,9 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
             "full xgboost, joblib, installed the same way) and unpickling its three files. Timed from spawning the "
             "interpreter to the moment the code is done (the child reports the system-wide monotonic clock, then "
             "leaves with `os._exit`): Lambda keeps an initialised process, so interpreter teardown is not part of a "
-            "cold start, on either side.",
+            "cold start, on either side. The two sides alternate, after one untimed start of each, so both read "
+            "their files from the page cache and a drift in the machine's speed hits both alike (until 2026-11-29 "
+            "all of ours ran first, then all of the original's).",
             "",
             "| | median of runs | all runs | folder size |",
             "|---|---|---|---|",

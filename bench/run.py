@@ -177,18 +177,27 @@ def bench_http(model: Path, legacy: Path) -> dict[str, Any]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _start_process(python: str, code: str, runs: int) -> list[float]:
+def _start_process(python: str, code: str) -> float:
     """Seconds from spawning the interpreter to the code's end: a Lambda cold start's init.
 
     The child reports the monotonic clock (system-wide on Linux) when ready, then leaves
     with os._exit: Lambda keeps a started process, so interpreter teardown is not part of it.
     """
-    walls = []
     ready = "\nimport os, time; print('READY', time.monotonic(), flush=True); os._exit(0)\n"
+    start = time.monotonic()
+    result = subprocess.run([python, "-I", "-S", "-c", code + ready], check=True, capture_output=True, text=True)
+    return float(result.stdout.strip().splitlines()[-1].split()[1]) - start
+
+
+def _start_alternating(python: str, codes: dict[str, str], runs: int) -> dict[str, list[float]]:
+    """`runs` starts of each side, alternating, so a drift in the machine's speed hits both alike;
+    after one untimed start of each, so that both read their files from the page cache."""
+    for code in codes.values():
+        _start_process(python, code)
+    walls: dict[str, list[float]] = {name: [] for name in codes}
     for _ in range(runs):
-        start = time.monotonic()
-        result = subprocess.run([python, "-I", "-S", "-c", code + ready], check=True, capture_output=True, text=True)
-        walls.append(float(result.stdout.strip().splitlines()[-1].split()[1]) - start)
+        for name, code in codes.items():
+            walls[name].append(_start_process(python, code))
     return walls
 
 
@@ -210,8 +219,8 @@ def bench_cold_start(legacy: Path, runs: int) -> dict[str, Any]:
         "import flask, pandas, joblib, sklearn.pipeline, xgboost\n"
         + "".join(f"joblib.load({str(legacy / name)!r})\n" for name in FILES)
     )
-    ours = _start_process(python, ours_code, runs)
-    baseline = _start_process(python, original_code, runs)
+    walls = _start_alternating(python, {"ours": ours_code, "original": original_code}, runs)
+    ours, baseline = walls["ours"], walls["original"]
     return {
         "python": python,
         "runs": runs,
