@@ -112,6 +112,13 @@ EXPLAIN_PARAMETER = {
     "description": "add the N inputs that moved each score most",
     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_EXPLAIN, "default": 0},
 }
+CONTENT_ENCODING_PARAMETER = {
+    "name": "Content-Encoding",
+    "in": "header",
+    "required": False,
+    "description": "gzip, to send a compressed body (MAX_BODY_BYTES limits its inflated size)",
+    "schema": {"type": "string", "enum": ["gzip", "identity"]},
+}
 
 
 def _scope_request_id(scope: MutableMapping[str, Any]) -> str:
@@ -272,7 +279,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         predict,
         methods=["POST"],
         route_class_override=RequestRoute,
-        openapi_extra={"requestBody": predict_body, "parameters": [EXPLAIN_PARAMETER]},
+        openapi_extra={"requestBody": predict_body, "parameters": [EXPLAIN_PARAMETER, CONTENT_ENCODING_PARAMETER]},
         summary="Score one customer or a batch; the latest statement (S_2) of each customer is scored",
         responses={
             200: _documented(PredictResponse, "one prediction per customer, in request order"),
