@@ -17,6 +17,8 @@ from conftest import EVENTS, ROOT, keys_in
 
 from amex_scoring.events import s3_put
 from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
+from amex_scoring.invoke import LambdaContext
+from lambda_function import api
 from lambda_function.s3 import s3_client
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -97,6 +99,16 @@ def test_http_handler_runs_from_the_image_folder(image_folder) -> None:
     statuses = {event.name: result["statusCode"] for event, result in zip(events, output["results"], strict=True)}
     assert statuses.pop("api-invalid.json") == 422
     assert set(statuses.values()) == {200}
+    # The image has its own Python and packages (XGBoost 3.4 on 3.12, where this venv may have
+    # 3.2): a customer still gets the same score as from the CLI, the tests and the batch path.
+    here = {event.name: api.handler(json.loads(event.read_text()), LambdaContext("api", 30)) for event in events}
+    for event, result in zip(events, output["results"], strict=True):
+        if event.name.startswith(("api-predict", "api-legacy", "api-explain")):
+            ours, theirs = json.loads(here[event.name]["body"]), json.loads(result["body"])
+            for prediction in ours.get("predictions", []):  # SHAP sums may differ in the 7th digit
+                for reason in prediction.get("reasons", []):
+                    reason["contribution"] = pytest.approx(reason["contribution"], abs=2e-6)
+            assert theirs == ours, event.name
 
 
 def test_batch_handler_runs_from_the_image_folder(
