@@ -91,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--legacy", required=True)
+    parser.add_argument("--events-out", help="also write each size's event here, as NAME.json")
     args = parser.parse_args()
     os.environ.update(MODEL_URI=args.model, POWERTOOLS_LOG_LEVEL="INFO")  # default MAX_BODY_BYTES
 
@@ -131,6 +132,8 @@ def main() -> None:
         ours_body = json.dumps(sample[0] if size == 1 else {"customers": sample})
         flask_body = json.dumps(sample[0] if size == 1 else sample)
         event = http_api_v2("POST", "/v1/predict", ours_body)
+        if args.events_out:
+            Path(args.events_out, f"{name}.json").write_text(json.dumps(event))
 
         def call_ours(event: dict[str, Any] = event) -> None:
             response = handler(event, LambdaContext("api", 30))

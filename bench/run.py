@@ -165,8 +165,10 @@ def bench_s3(model: Path, customers: int, runs: int) -> dict[str, Any]:
 
 def bench_http(model: Path, legacy: Path) -> dict[str, Any]:
     log("HTTP latency, in process")
+    events = Path(tempfile.mkdtemp(prefix="http-events-"))
     result = subprocess.run(
-        [sys.executable, "-m", "bench.http_worker", "--model", str(model), "--legacy", str(legacy)],
+        [sys.executable, "-m", "bench.http_worker", "--model", str(model), "--legacy", str(legacy)]
+        + ["--events-out", str(events)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -174,7 +176,27 @@ def bench_http(model: Path, legacy: Path) -> dict[str, Any]:
     )
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-2000:])
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    http = json.loads(result.stdout.strip().splitlines()[-1])
+    http["image"] = bench_http_image(model, events)
+    return http
+
+
+def bench_http_image(model: Path, events: Path) -> dict[str, Any]:
+    """Our handler on the same events, run by the image's Python with only the image's packages."""
+    python = lambda_python()
+    log(f"HTTP latency as the image runs it ({python})")
+    deps = runtime_dependencies(python)
+    subprocess.run([python, "-m", "compileall", "-q", str(deps)], check=True)  # as the Dockerfile does
+    task = task_folder(Path(tempfile.mkdtemp(prefix="var-task-")), python)
+    out = events / "image-result.json"
+    named = [f"{name}={events / f'{name}.json'}" for name in ("1", "100", "1000", "1000-inputs")]
+    subprocess.run(
+        [python, "-I", "-S", str(ROOT / "bench" / "image_latency.py"), str(task), str(deps), str(out), *named],
+        check=True,
+        env={**os.environ, "MODEL_URI": str(model), "POWERTOOLS_LOG_LEVEL": "INFO"},
+        timeout=3600,
+    )
+    return {"interpreter": python, **json.loads(out.read_text())}
 
 
 def _start_process(python: str, code: str) -> float:
