@@ -31,7 +31,7 @@ from .payload import (
     explain_count,
     field_name,
     inflate,
-    lean_batch_validator,
+    lean_batch_decoder,
     parse_customers,
 )
 from .schema import CUSTOMER_ID, STATEMENT_DATE
@@ -146,7 +146,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         "Send the statement fields of the AmEx layout; missing fields are imputed as in training.",
     )
     example = _example(model)
-    lean = lean_batch_validator(model.inputs) if model is not None else None
+    lean = lean_batch_decoder(model.inputs) if model is not None else None
     predict_body = {
         "required": True,
         "content": {

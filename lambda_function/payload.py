@@ -7,13 +7,13 @@ here: `api.py` serves these, and the tests call them directly.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Required
 
+import msgspec
 import pydantic_core
 from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema, TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator, core_schema
@@ -74,17 +74,49 @@ customer_adapter = TypeAdapter(Customer)
 _customers = SchemaValidator(core_schema.list_schema(customer_adapter.core_schema))
 
 
-def lean_batch_validator(inputs: Iterable[str]) -> SchemaValidator:
-    """Customers holding only what the model reads, with the same field types, and nothing else.
+_LARGEST = 1.7976931348623157e308  # bounds that refuse the infinities msgspec would parse from 1e400
+_Finite = Annotated[float, msgspec.Meta(ge=-_LARGEST, le=_LARGEST)]
+_LEAN_TYPES = {
+    "number": _Finite | None | msgspec.UnsetType,
+    "code": Annotated[str, msgspec.Meta(max_length=64)] | int | _Finite | None | msgspec.UnsetType,
+}
+LeanDecoder = Callable[[bytes], list[dict[str, Any]] | None]
 
-    Pydantic looks up each of a TypedDict's fields in every customer, so the full schema
-    costs 190 lookups per customer even when a client sends only the model's inputs. This
-    one stops at the first customer carrying any other field; the full schema then decides.
-    Built on the customer type's field definitions, so the two cannot disagree on a type.
+
+def lean_batch_decoder(inputs: Iterable[str]) -> LeanDecoder:
+    """A fast path for batches whose customers carry only what the model reads.
+
+    It decodes and type-checks in one pass (msgspec), two to three times faster than
+    pydantic-core's parse and validation (measured on 1000 customers). It is never more
+    lenient than the full schema: anything it does not accept (another field, a date-time
+    in `S_2`, a malformed body) returns None, and the full schema then decides, with its
+    messages. Its answers equal the full schema's (tested).
     """
     read = set(inputs)
-    lean = _statement_type("ModelInputs", [name for name in FEATURES if name in read], extra="forbid")
-    return SchemaValidator(core_schema.list_schema(TypeAdapter(lean).core_schema, fail_fast=True))
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+        (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=256)]),
+        (STATEMENT_DATE, dt.date | None | msgspec.UnsetType, msgspec.UNSET),
+    ]
+    for name in FEATURES:
+        if name in read:
+            fields.append((name, _LEAN_TYPES["code" if name in CATEGORICAL else "number"], msgspec.UNSET))
+    statement = msgspec.defstruct("ModelInputs", fields, kw_only=True, forbid_unknown_fields=True)
+    batch = msgspec.defstruct(
+        "ModelInputsBatch",
+        [("customers", Annotated[list[statement], msgspec.Meta(min_length=1)])],  # type: ignore[valid-type]
+        forbid_unknown_fields=True,
+    )
+    decoder = msgspec.json.Decoder(batch)
+
+    def decode(body: bytes) -> list[dict[str, Any]] | None:
+        try:
+            customers = decoder.decode(body).customers
+        except msgspec.MsgspecError:
+            return None
+        # Plain dicts of the fields sent (absent ones left out), as the full schema returns them.
+        return msgspec.to_builtins(customers, builtin_types=(dt.date,))  # type: ignore[no-any-return]
+
+    return decode
 
 
 class RequestError(Exception):
@@ -172,7 +204,7 @@ def _unknown_fields(customers: list[dict[str, Any]]) -> dict[str, set[str]]:
     return unknown
 
 
-def parse_customers(body: bytes, *, single: bool, max_batch: int, lean: SchemaValidator | None = None) -> ParsedBody:
+def parse_customers(body: bytes, *, single: bool, max_batch: int, lean: LeanDecoder | None = None) -> ParsedBody:
     """The validated customers of a request body, or a RequestError saying precisely what is wrong.
 
     Parsed once by pydantic-core, then validated as Python objects: for customers of 190
@@ -180,6 +212,12 @@ def parse_customers(body: bytes, *, single: bool, max_batch: int, lean: SchemaVa
     the parsed JSON object (measured on 1 and on 1000 customers).
     """
     body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark, which RFC 8259 lets parsers ignore
+    if lean is not None and not single:
+        customers = lean(body)
+        if customers is not None:
+            if len(customers) > max_batch:
+                raise RequestError(413, "batch_too_large", f"{len(customers)} customers is over MAX_BATCH={max_batch}")
+            return ParsedBody(customers, {})  # the lean schema admits no unknown field
     if not body.strip():
         raise RequestError(400, "malformed_json", 'the body is empty: send a customer or {"customers": [...]} as JSON')
     try:
@@ -210,9 +248,6 @@ def parse_customers(body: bytes, *, single: bool, max_batch: int, lean: SchemaVa
         )
     if len(items) > max_batch:
         raise RequestError(413, "batch_too_large", f"{len(items)} customers is over MAX_BATCH={max_batch}")
-    if lean is not None:
-        with contextlib.suppress(ValidationError):  # another field somewhere: the full schema decides
-            return ParsedBody(lean.validate_python(items), {})  # it admits no unknown field
     try:
         customers = _customers.validate_python(items)
     except ValidationError as error:

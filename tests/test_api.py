@@ -224,7 +224,7 @@ def test_the_lean_batch_schema_accepts_and_refuses_exactly_what_the_full_one_doe
     committed_model: Model, customers: list[dict[str, Any]]
 ) -> None:
     """Batches of model inputs only take a faster schema; its verdicts must be the full schema's."""
-    lean = payload.lean_batch_validator(committed_model.inputs)
+    lean = payload.lean_batch_decoder(committed_model.inputs)
     inputs_only = [
         {k: v for k, v in c.items() if k in {"customer_ID", "S_2", *committed_model.inputs}} for c in customers
     ]
@@ -465,3 +465,33 @@ def test_a_request_route_refuses_endpoints_that_need_fastapi_to_resolve_paramete
 
     with pytest.raises(TypeError, match="takes one parameter, the Request"):
         FastAPI().router.add_api_route("/x", needs_a_query, methods=["POST"], route_class_override=api.RequestRoute)
+
+
+lean_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    st.text(max_size=70),
+    st.sampled_from(["2018-03-31", "2018-02-30", "20180331", " 2018-03-31", "2018-03-31 10:00", "0", "0.0", "CO"]),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_lean_fast_path_never_disagrees_with_the_full_schema(committed_model: Model, data: st.DataObject) -> None:
+    """Whatever a batch holds, the fast path's answer, or its refusal, is the full schema's."""
+    names = ["customer_ID", "S_2", *committed_model.inputs[:3], *sorted(committed_model.pipeline.vocabularies)[:2]]
+    customer = st.dictionaries(st.sampled_from([*names, "favourite_colour"]), lean_values, max_size=5)
+    with_id = customer.map(lambda c: c if "customer_ID" in c or len(c) % 3 == 0 else {**c, "customer_ID": "c1"})
+    body = data.draw(st.fixed_dictionaries({"customers": st.lists(with_id, max_size=4)}))
+    raw = json.dumps(body).encode()
+
+    def verdict(lean: Any) -> Any:
+        try:
+            return payload.parse_customers(raw, single=False, max_batch=1000, lean=lean)
+        except payload.RequestError as error:
+            return (error.status, error.detail)
+
+    assert verdict(payload.lean_batch_decoder(committed_model.inputs)) == verdict(None)
