@@ -4,7 +4,7 @@
 FROM public.ecr.aws/lambda/python:3.12
 
 # Runtime dependencies only, pinned with hashes (regenerate with `make lock`):
-# xgboost-cpu, numpy, pyarrow, fastapi, pydantic, mangum, boto3, aws-lambda-powertools.
+# xgboost-cpu, numpy, pyarrow, fastapi, pydantic, msgspec, mangum, boto3, aws-lambda-powertools.
 COPY requirements/runtime.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir --require-hashes --only-binary=:all: \
         -r /tmp/requirements.txt --target "${LAMBDA_TASK_ROOT}" \
