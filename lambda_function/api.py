@@ -29,9 +29,9 @@ from .payload import (
     RequestError,
     customer_adapter,
     explain_count,
+    fast_paths,
     field_name,
     inflate,
-    lean_batch_decoder,
     parse_customers,
 )
 from .schema import CUSTOMER_ID, STATEMENT_DATE
@@ -146,7 +146,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         "Send the statement fields of the AmEx layout; missing fields are imputed as in training.",
     )
     example = _example(model)
-    lean = lean_batch_decoder(model.inputs) if model is not None else None
+    fast = fast_paths(model.inputs) if model is not None else ()
     predict_body = {
         "required": True,
         "content": {
@@ -194,7 +194,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         if len(body) > settings.max_body_bytes:
             raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={settings.max_body_bytes}")
         body = inflate(body, request.headers.get("content-encoding"), settings.max_body_bytes)
-        return parse_customers(body, single=single, max_batch=settings.max_batch, lean=lean)
+        return parse_customers(body, single=single, max_batch=settings.max_batch, fast=fast)
 
     def score(body: ParsedBody, explain: int = 0) -> tuple[Model, list[dict[str, Any]]]:
         """Predictions as plain dicts: the response is written directly, not re-validated."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Required
 
@@ -76,47 +76,59 @@ _customers = SchemaValidator(core_schema.list_schema(customer_adapter.core_schem
 
 _LARGEST = 1.7976931348623157e308  # bounds that refuse the infinities msgspec would parse from 1e400
 _Finite = Annotated[float, msgspec.Meta(ge=-_LARGEST, le=_LARGEST)]
-_LEAN_TYPES = {
+_FAST_TYPES = {
     "number": _Finite | None | msgspec.UnsetType,
     "code": Annotated[str, msgspec.Meta(max_length=64)] | int | _Finite | None | msgspec.UnsetType,
 }
-LeanDecoder = Callable[[bytes], list[dict[str, Any]] | None]
 
 
-def lean_batch_decoder(inputs: Iterable[str]) -> LeanDecoder:
-    """A fast path for batches whose customers carry only what the model reads.
+class FastPath:
+    """Decodes and type-checks, in one pass (msgspec), bodies whose customers carry only `fields`.
 
-    It decodes and type-checks in one pass (msgspec), two to three times faster than
-    pydantic-core's parse and validation (measured on 1000 customers). It is never more
-    lenient than the full schema: anything it does not accept (another field, a date-time
-    in `S_2`, a malformed body) returns None, and the full schema then decides, with its
-    messages. Its answers equal the full schema's (tested).
+    Two to three times faster than pydantic-core's parse and validation (measured on 1 and
+    on 1000 customers). Never more lenient than the full schema: what it does not accept
+    (another field, a date-time in `S_2`, NaN, a malformed body) gets None, and the full
+    schema then decides, with its messages. Its answers equal the full schema's (tested).
     """
-    read = set(inputs)
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
-        (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=256)]),
-        (STATEMENT_DATE, dt.date | None | msgspec.UnsetType, msgspec.UNSET),
-    ]
-    for name in FEATURES:
-        if name in read:
-            fields.append((name, _LEAN_TYPES["code" if name in CATEGORICAL else "number"], msgspec.UNSET))
-    statement = msgspec.defstruct("ModelInputs", fields, kw_only=True, forbid_unknown_fields=True)
-    batch = msgspec.defstruct(
-        "ModelInputsBatch",
-        [("customers", Annotated[list[statement], msgspec.Meta(min_length=1)])],  # type: ignore[valid-type]
-        forbid_unknown_fields=True,
-    )
-    decoder = msgspec.json.Decoder(batch)
 
-    def decode(body: bytes) -> list[dict[str, Any]] | None:
+    def __init__(self, name: str, features: Iterable[str]) -> None:
+        wanted = set(features)
+        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+            (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=256)]),
+            (STATEMENT_DATE, dt.date | None | msgspec.UnsetType, msgspec.UNSET),
+        ]
+        for feature in FEATURES:
+            if feature in wanted:
+                fields.append((feature, _FAST_TYPES["code" if feature in CATEGORICAL else "number"], msgspec.UNSET))
+        statement = msgspec.defstruct(name, fields, kw_only=True, forbid_unknown_fields=True)
+        batch = msgspec.defstruct(
+            f"{name}Batch",
+            [("customers", Annotated[list[statement], msgspec.Meta(min_length=1)])],  # type: ignore[valid-type]
+            forbid_unknown_fields=True,
+        )
+        self._one = msgspec.json.Decoder(statement)
+        self._batch = msgspec.json.Decoder(batch)
+
+    def decode(self, body: bytes, *, single: bool) -> list[dict[str, Any]] | None:
+        """The customers, as plain dicts of the fields sent; None if this path does not accept the body."""
         try:
-            customers = decoder.decode(body).customers
+            customers = [self._one.decode(body)] if single else self._batch.decode(body).customers
         except msgspec.MsgspecError:
-            return None
-        # Plain dicts of the fields sent (absent ones left out), as the full schema returns them.
+            if single:
+                return None
+            try:  # not a batch: one customer, perhaps
+                customers = [self._one.decode(body)]
+            except msgspec.MsgspecError:
+                return None
         return msgspec.to_builtins(customers, builtin_types=(dt.date,))  # type: ignore[no-any-return]
 
-    return decode
+
+FULL_STATEMENTS = FastPath("Statement", FEATURES)
+
+
+def fast_paths(inputs: Iterable[str]) -> tuple[FastPath, ...]:
+    """Model inputs only, the smaller schema, first: it stops at a customer's first other field."""
+    return (FastPath("ModelInputs", inputs), FULL_STATEMENTS)
 
 
 class RequestError(Exception):
@@ -204,7 +216,7 @@ def _unknown_fields(customers: list[dict[str, Any]]) -> dict[str, set[str]]:
     return unknown
 
 
-def parse_customers(body: bytes, *, single: bool, max_batch: int, lean: LeanDecoder | None = None) -> ParsedBody:
+def parse_customers(body: bytes, *, single: bool, max_batch: int, fast: Sequence[FastPath] = ()) -> ParsedBody:
     """The validated customers of a request body, or a RequestError saying precisely what is wrong.
 
     Parsed once by pydantic-core, then validated as Python objects: for customers of 190
@@ -212,12 +224,12 @@ def parse_customers(body: bytes, *, single: bool, max_batch: int, lean: LeanDeco
     the parsed JSON object (measured on 1 and on 1000 customers).
     """
     body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark, which RFC 8259 lets parsers ignore
-    if lean is not None and not single:
-        customers = lean(body)
+    for path in fast:
+        customers = path.decode(body, single=single)
         if customers is not None:
             if len(customers) > max_batch:
                 raise RequestError(413, "batch_too_large", f"{len(customers)} customers is over MAX_BATCH={max_batch}")
-            return ParsedBody(customers, {})  # the lean schema admits no unknown field
+            return ParsedBody(customers, {})  # a fast path admits no unknown field
     if not body.strip():
         raise RequestError(400, "malformed_json", 'the body is empty: send a customer or {"customers": [...]} as JSON')
     try:
