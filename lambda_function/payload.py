@@ -106,18 +106,18 @@ class FastPath:
             [("customers", Annotated[list[statement], msgspec.Meta(min_length=1)])],  # type: ignore[valid-type]
             forbid_unknown_fields=True,
         )
-        self._one = msgspec.json.Decoder(statement)
-        self._batch = msgspec.json.Decoder(batch)
+        self.one = msgspec.json.Decoder(statement)
+        self.batch = msgspec.json.Decoder(batch)
 
     def decode(self, body: bytes, *, single: bool) -> list[dict[str, Any]] | None:
         """The customers, as plain dicts of the fields sent; None if this path does not accept the body."""
         try:
-            customers = [self._one.decode(body)] if single else self._batch.decode(body).customers
+            customers = [self.one.decode(body)] if single else self.batch.decode(body).customers
         except msgspec.MsgspecError:
             if single:
                 return None
             try:  # not a batch: one customer, perhaps
-                customers = [self._one.decode(body)]
+                customers = [self.one.decode(body)]
             except msgspec.MsgspecError:
                 return None
         return msgspec.to_builtins(customers, builtin_types=(dt.date,))  # type: ignore[no-any-return]
