@@ -20,6 +20,7 @@ from unittest import mock
 from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
 
 from .common import CACHE, ROOT, folder_size_mb, machine, median, run_worker
+from .http_worker import ITERATIONS
 from .legacy_model import FILES, imported_model, legacy_pickles
 
 DATA = CACHE / "data"
@@ -189,7 +190,7 @@ def bench_http_image(model: Path, events: Path) -> dict[str, Any]:
     subprocess.run([python, "-m", "compileall", "-q", str(deps)], check=True)  # as the Dockerfile does
     task = task_folder(Path(tempfile.mkdtemp(prefix="var-task-")), python)
     out = events / "image-result.json"
-    named = [f"{name}={events / f'{name}.json'}" for name in ("1", "100", "1000", "1000-inputs")]
+    named = [f"{name}={events / f'{name}.json'}" for name in ITERATIONS]
     subprocess.run(
         [python, "-I", "-S", str(ROOT / "bench" / "image_latency.py"), str(task), str(deps), str(out), *named],
         check=True,

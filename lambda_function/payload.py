@@ -22,9 +22,11 @@ from typing_extensions import TypedDict
 from .schema import CATEGORICAL, CUSTOMER_ID, FEATURES, STATEMENT_DATE
 
 MAX_EXPLAIN = 20
+ID_MAX_LENGTH = 256
+CODE_MAX_LENGTH = 64  # a categorical's value sent as text
 Number = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
 Code = Annotated[
-    Annotated[str, Field(strict=True, max_length=64)]
+    Annotated[str, Field(strict=True, max_length=CODE_MAX_LENGTH)]
     | Annotated[int, Field(strict=True)]
     | Annotated[float, Field(strict=True, allow_inf_nan=False)]
     | None,
@@ -59,7 +61,7 @@ def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
     statement = TypedDict(  # type: ignore[misc]
         name,
         {
-            CUSTOMER_ID: Required[Annotated[str, Field(strict=True, min_length=1, max_length=256)]],
+            CUSTOMER_ID: Required[Annotated[str, Field(strict=True, min_length=1, max_length=ID_MAX_LENGTH)]],
             STATEMENT_DATE: StatementDate,  # a time of day is ignored, as in files
             **{feature: Code if feature in CATEGORICAL else Number for feature in features},
         },
@@ -78,7 +80,7 @@ _LARGEST = 1.7976931348623157e308  # bounds that refuse the infinities msgspec w
 _Finite = Annotated[float, msgspec.Meta(ge=-_LARGEST, le=_LARGEST)]
 _FAST_TYPES = {
     "number": _Finite | None | msgspec.UnsetType,
-    "code": Annotated[str, msgspec.Meta(max_length=64)] | int | _Finite | None | msgspec.UnsetType,
+    "code": Annotated[str, msgspec.Meta(max_length=CODE_MAX_LENGTH)] | int | _Finite | None | msgspec.UnsetType,
 }
 
 
@@ -94,7 +96,7 @@ class FastPath:
     def __init__(self, name: str, features: Iterable[str]) -> None:
         wanted = set(features)
         fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
-            (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=256)]),
+            (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH)]),
             (STATEMENT_DATE, dt.date | None | msgspec.UnsetType, msgspec.UNSET),
         ]
         for feature in FEATURES:
@@ -111,16 +113,14 @@ class FastPath:
 
     def decode(self, body: bytes, *, single: bool) -> list[dict[str, Any]] | None:
         """The customers, as plain dicts of the fields sent; None if this path does not accept the body."""
-        try:
-            customers = [self.one.decode(body)] if single else self.batch.decode(body).customers
-        except msgspec.MsgspecError:
-            if single:
-                return None
-            try:  # not a batch: one customer, perhaps
-                customers = [self.one.decode(body)]
+        for decoder in [self.one] if single else [self.batch, self.one]:  # not a batch: one customer, perhaps
+            try:
+                decoded = decoder.decode(body)
             except msgspec.MsgspecError:
-                return None
-        return msgspec.to_builtins(customers, builtin_types=(dt.date,))  # type: ignore[no-any-return]
+                continue
+            customers = [decoded] if decoder is self.one else decoded.customers
+            return msgspec.to_builtins(customers, builtin_types=(dt.date,))  # type: ignore[no-any-return]
+        return None
 
 
 FULL_STATEMENTS = FastPath("Statement", FEATURES)
@@ -216,19 +216,23 @@ def _unknown_fields(customers: list[dict[str, Any]]) -> dict[str, set[str]]:
     return unknown
 
 
+def _check_batch_size(count: int, max_batch: int) -> None:
+    if count > max_batch:
+        raise RequestError(413, "batch_too_large", f"{count} customers is over MAX_BATCH={max_batch}")
+
+
 def parse_customers(body: bytes, *, single: bool, max_batch: int, fast: Sequence[FastPath] = ()) -> ParsedBody:
     """The validated customers of a request body, or a RequestError saying precisely what is wrong.
 
-    Parsed once by pydantic-core, then validated as Python objects: for customers of 190
-    fields that takes two thirds of `validate_json`'s time, which looks each field up in
-    the parsed JSON object (measured on 1 and on 1000 customers).
+    The `fast` paths are tried first. A body none of them accepts is parsed once by
+    pydantic-core, then validated as Python objects by the full schema, which keeps unknown
+    fields and says precisely what is wrong.
     """
     body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark, which RFC 8259 lets parsers ignore
     for path in fast:
         customers = path.decode(body, single=single)
         if customers is not None:
-            if len(customers) > max_batch:
-                raise RequestError(413, "batch_too_large", f"{len(customers)} customers is over MAX_BATCH={max_batch}")
+            _check_batch_size(len(customers), max_batch)
             return ParsedBody(customers, {})  # a fast path admits no unknown field
     if not body.strip():
         raise RequestError(400, "malformed_json", 'the body is empty: send a customer or {"customers": [...]} as JSON')
@@ -258,8 +262,7 @@ def parse_customers(body: bytes, *, single: bool, max_batch: int, fast: Sequence
             "customers: must be a non-empty list of customers",
             [{"field": "customers", "loc": ["customers"], "msg": "must be a non-empty list", "type": "list_type"}],
         )
-    if len(items) > max_batch:
-        raise RequestError(413, "batch_too_large", f"{len(items)} customers is over MAX_BATCH={max_batch}")
+    _check_batch_size(len(items), max_batch)
     try:
         customers = _customers.validate_python(items)
     except ValidationError as error:
