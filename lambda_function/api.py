@@ -187,22 +187,34 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
             raise RequestError(
                 415, "unsupported_media_type", f"send Content-Type: application/json, not {content_type!r}"
             )
+        too_large = RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={settings.max_body_bytes}")
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={settings.max_body_bytes}")
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={settings.max_body_bytes}")
+            raise too_large
+        # Not `request.body()`: it copies even a body that came in one piece, as Lambda's always
+        # does (4 ms for 5 MB, measured), and reads all of a streamed body before it can be refused.
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > settings.max_body_bytes:
+                raise too_large
+            if chunk:
+                chunks.append(chunk)
+        body = b"".join(chunks)  # one chunk: that very object, not a copy
         body = inflate(body, request.headers.get("content-encoding"), settings.max_body_bytes)
         return parse_customers(body, single=single, max_batch=settings.max_batch, fast=fast)
 
     def score(body: ParsedBody, explain: int = 0) -> tuple[Model, list[dict[str, Any]]]:
         """Predictions as plain dicts: the response is written directly, not re-validated."""
         active = ready()
-        ids, chosen = latest_statements(body.customers)
+        ids = body.values(CUSTOMER_ID)
+        rows = None
+        if len(set(ids)) < len(ids):  # several statements of a customer: score its latest
+            rows = latest_statements(ids, body.values(STATEMENT_DATE))
+            ids = [ids[row] for row in rows]
         unknown = body.unknown_fields
-        columns = {name: [record.get(name) for record in chosen] for name in active.inputs}
-        scores = active.predict(columns, len(chosen))
+        columns = {name: body.values(name, rows) for name in active.inputs}
+        scores = active.predict(columns, len(ids))
         reasons = active.explain(scores.encoded, explain) if explain else None
         probabilities, defaults = scores.probability.tolist(), scores.default.tolist()
         if any(map(math.isnan, probabilities)):  # validation admits only finite numbers: a bug if reached

@@ -12,7 +12,6 @@ import numpy as np
 from .artifacts import ArtifactError, ModelArtifacts, load_artifacts, resolve_model_uri
 from .booster import Booster, BoosterError
 from .features import Column, Encoded, FeaturePipeline
-from .schema import CUSTOMER_ID, STATEMENT_DATE
 
 SMALL_BATCH = 128
 PROBABILITY_OBJECTIVES = ("binary:logistic", "reg:logistic")
@@ -142,15 +141,11 @@ def _statement_key(date: Any) -> tuple[int, Any]:
     return (1, dt.date.fromisoformat(str(date)[:10]))
 
 
-def latest_statements(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[Mapping[str, Any]]]:
-    """One record per customer, its latest `S_2` (ties: the later record), in first-seen order."""
-    ids = [record[CUSTOMER_ID] for record in records]
-    if len(set(ids)) == len(ids):  # one statement per customer, the usual request: nothing to choose
-        return ids, list(records)
+def latest_statements(ids: Sequence[str], dates: Sequence[Any]) -> list[int]:
+    """The row of each customer's latest `S_2` (ties: the later row), customers in first-seen order."""
     chosen: dict[str, tuple[tuple[int, Any], int]] = {}
-    for position, record in enumerate(records):
-        key = _statement_key(record.get(STATEMENT_DATE))
-        customer = record[CUSTOMER_ID]
+    for row, (customer, date) in enumerate(zip(ids, dates, strict=True)):
+        key = _statement_key(date)
         if customer not in chosen or key >= chosen[customer][0]:
-            chosen[customer] = (key, position)
-    return list(chosen), [records[position] for _, position in chosen.values()]
+            chosen[customer] = (key, row)
+    return [row for _, row in chosen.values()]

@@ -136,9 +136,9 @@ def test_latest_statement_wins_whatever_the_order() -> None:
         {"customer_ID": "b", "S_2": None, "P_2": 4.0},
         {"customer_ID": "b", "S_2": "2018-01-05", "P_2": 5.0},  # same date: the later record
     ]
-    ids, chosen = latest_statements(records)
-    assert ids == ["b", "a"]
-    assert [r["P_2"] for r in chosen] == [5.0, 2.0]
+    rows = latest_statements([r["customer_ID"] for r in records], [r["S_2"] for r in records])
+    assert [records[row]["customer_ID"] for row in rows] == ["b", "a"]
+    assert [records[row]["P_2"] for row in rows] == [5.0, 2.0]
 
 
 def test_malformed_spec_is_refused() -> None:
