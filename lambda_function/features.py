@@ -98,7 +98,10 @@ class Vocabulary:
         if isinstance(value, bool):
             return -1
         if isinstance(value, (int, float, np.integer, np.floating)):
-            return self._keys.get(float(value), -1)
+            try:
+                return self._keys.get(float(value), -1)
+            except OverflowError:  # an integer beyond any float (10**400): no learnt category
+                return -1
         return -1
 
     def number_positions(self, values: np.ndarray) -> np.ndarray:

@@ -167,6 +167,20 @@ def test_a_statement_date_may_carry_a_time_of_day_as_in_files(customers: list[di
     assert body["predictions"] == alone["predictions"] != other["predictions"]
 
 
+def test_an_integer_beyond_any_float_is_an_unseen_category_or_an_invalid_number(
+    customers: list[dict[str, Any]],
+) -> None:
+    """JSON allows 10**400; it was a 500 in a categorical field. Alone and in a batch (the vectorised lookup)."""
+    huge = "1" + "0" * 400
+    for count in (1, 100):
+        batch = {"customers": [{**customers[0], "customer_ID": f"c{i}", "B_30": None} for i in range(count)]}
+        status, body, _ = post(json.dumps(batch).replace('"B_30": null', f'"B_30": {huge}'))
+        assert status == 200, body
+        assert body["predictions"][0]["warnings"] == [f"B_30: unseen category {huge}, encoded as all zeros"]
+    status, body, _ = post(json.dumps({**customers[0], "D_48": None}).replace('"D_48": null', f'"D_48": {huge}'))
+    assert status == 422 and body["detail"][0]["field"] == "D_48"
+
+
 def test_categorical_spellings_score_alike(customers: list[dict[str, Any]]) -> None:
     base = dict(customers[0], B_30=0.0, D_64="-1")
     scores = set()
@@ -308,7 +322,12 @@ def test_an_unloadable_model_answers_503_not_500(tmp_path: Path) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([10**400, -(10**400)])
+    | st.floats()
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=8,
 )
