@@ -207,13 +207,13 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
     def score(body: ParsedBody, explain: int = 0) -> tuple[Model, list[dict[str, Any]]]:
         """Predictions as plain dicts: the response is written directly, not re-validated."""
         active = ready()
-        ids = body.values(CUSTOMER_ID)
-        rows = None
+        columns = body.columns([CUSTOMER_ID, *active.inputs])
+        ids = columns.pop(CUSTOMER_ID)
         if len(set(ids)) < len(ids):  # several statements of a customer: score its latest
-            rows = latest_statements(ids, body.values(STATEMENT_DATE))
+            rows = latest_statements(ids, body.columns([STATEMENT_DATE])[STATEMENT_DATE])
             ids = [ids[row] for row in rows]
+            columns = body.columns(active.inputs, rows)
         unknown = body.unknown_fields
-        columns = {name: body.values(name, rows) for name in active.inputs}
         scores = active.predict(columns, len(ids))
         reasons = active.explain(scores.encoded, explain) if explain else None
         probabilities, defaults = scores.probability.tolist(), scores.default.tolist()

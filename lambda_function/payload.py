@@ -211,14 +211,20 @@ class ParsedBody:
     records: list[Any]  # validated, in request order: the full schema's dicts, or a fast path's structs
     unknown_fields: dict[str, set[str]]  # customer_ID -> fields outside the AmEx layout, ignored
 
-    def values(self, name: str, rows: Sequence[int] | None = None) -> list[Any]:
-        """A field's value in every record, or in `rows` only; None where it was not sent."""
+    def columns(self, names: Sequence[str], rows: Sequence[int] | None = None) -> dict[str, list[Any]]:
+        """Each named field's value in every record, or in `rows` only; None where it was not sent."""
         records = self.records if rows is None else [self.records[row] for row in rows]
-        if records and not isinstance(records[0], dict):  # a fast path's structs
-            if name not in type(records[0]).__struct_fields__:  # the path admits no other field
-                return [None] * len(records)
-            return list(map(attrgetter(name), records))
-        return [record.get(name) for record in records]
+        if not records or isinstance(records[0], dict):
+            return {name: [record.get(name) for record in records] for name in names}
+        # A fast path's structs, which hold every field they admit (None where not sent): one
+        # pass that reads a tuple per struct, then a transposition, both at C speed; half the
+        # time of a pass per field on 1000 customers (measured).
+        admitted = type(records[0]).__struct_fields__
+        read = [name for name in names if name in admitted]
+        per_record = map(attrgetter(CUSTOMER_ID, *read), records)  # the ID too: a tuple even for one name
+        _, *per_field = zip(*per_record, strict=True)
+        found = dict(zip(read, map(list, per_field), strict=True))
+        return {name: found.get(name) or [None] * len(records) for name in names}
 
 
 def _unknown_fields(customers: list[dict[str, Any]]) -> dict[str, set[str]]:

@@ -54,7 +54,8 @@ def as_read(body: payload.ParsedBody) -> dict[str, Any]:
     def kind(value: Any) -> str:
         return "number" if isinstance(value, int | float) else type(value).__name__
 
-    fields = {name: [(value, kind(value)) for value in body.values(name)] for name in sorted(payload.KNOWN_FIELDS)}
+    columns = body.columns(sorted(payload.KNOWN_FIELDS))
+    fields = {name: [(value, kind(value)) for value in values] for name, values in columns.items()}
     return {"fields": fields, "unknown": body.unknown_fields}
 
 

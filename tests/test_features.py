@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lambda_function.features import Categorical, FeaturePipeline, Vocabulary
 from lambda_function.scoring import latest_statements
@@ -48,6 +50,23 @@ def test_remembered_spellings_give_what_index_gives() -> None:
     assert many.positions(["a", float("nan"), float("nan")]) == [0, -1, -1]
     assert many.positions(np.array(["a", None, "b"], dtype=object)) == [0, -1, -1]  # any sequence
     assert many.positions([]) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_long_columns_of_numbers_give_what_index_gives(data: st.DataObject) -> None:
+    """A batch's numeric codes are looked up vectorised; the answer must be `index`'s, value for value."""
+    from lambda_function import features
+
+    vocabulary = Vocabulary(["-1.0", "0.0", "1.0", "2.5"], missing=0.0)
+    codes = st.sampled_from([0, 0.0, -0.0, 1, 1.0, -1, 2.5, 3, float("nan"), None])
+    numbers = st.one_of(codes, st.floats(), st.integers(min_value=-(2**80), max_value=2**80))
+    values = data.draw(st.lists(numbers, min_size=features.VECTORISED_FROM, max_size=150))
+    if data.draw(st.booleans()):  # a value the vectorised path leaves to `index`
+        odd = data.draw(st.sampled_from([True, "1.0", 10**400, -(10**400), np.float32(1.0)]))
+        values.insert(data.draw(st.integers(0, len(values))), odd)
+    assert list(vocabulary.positions(values)) == [vocabulary.index(value) for value in values]
+    assert vocabulary.index(10**400) == -1  # no float holds it: unseen, not an error
 
 
 def test_unseen_categories_are_reported_with_what_the_client_sent(committed_model) -> None:
