@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 REMEMBERED_SPELLINGS = 4096  # per input: bounds a warm container's memory whatever clients send
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 VECTORISED_FROM = 64  # values: below this, numpy's fixed cost outweighs a per-value lookup
 _PLAIN_NUMBERS = {float, int, type(None)}  # not bool, a subclass of int that `index` refuses
 
@@ -320,4 +321,8 @@ class FeaturePipeline:
             matrix += self.offset
             if self.clip is not None:
                 np.clip(matrix, self.clip[0], self.clip[1], out=matrix)
+        # The booster reads float32, where a number past its range (1e39) would be ±inf: trees
+        # split that exactly as float32's largest value (checked), but XGBoost refuses inf when
+        # explaining. So it is that value.
+        np.clip(matrix, -FLOAT32_MAX, FLOAT32_MAX, out=matrix)
         return Encoded(matrix.astype(np.float32), list(wanted), unseen, nonfinite, imputed, categories)

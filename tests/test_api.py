@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from conftest import (
@@ -180,6 +181,20 @@ def test_an_integer_beyond_any_float_is_an_unseen_category_or_an_invalid_number(
         assert body["predictions"][0]["warnings"] == [f"B_30: unseen category {huge}, encoded as all zeros"]
     status, body, _ = post(json.dumps({**customers[0], "D_48": None}).replace('"D_48": null', f'"D_48": {huge}'))
     assert status == 422 and body["detail"][0]["field"] == "D_48"
+
+
+def test_a_number_past_float32s_range_scores_and_explains_as_its_largest_value(
+    customers: list[dict[str, Any]], committed_model: Model
+) -> None:
+    """1e39 is a valid float64 but ±inf in the booster's float32: it was a 500 when explained."""
+    feature = next(name for name in committed_model.inputs if name not in committed_model.pipeline.vocabularies)
+    largest = float(np.finfo(np.float32).max)
+    answers = {}
+    for value in (1e39, 1e308, largest, -1e39, -largest):
+        status, body, _ = post({**customers[0], feature: value}, query="explain=3")
+        assert status == 200, body
+        answers[value] = body["predictions"][0]["probability"]
+    assert answers[1e39] == answers[1e308] == answers[largest] and answers[-1e39] == answers[-largest]
 
 
 def test_categorical_spellings_score_alike(customers: list[dict[str, Any]]) -> None:
