@@ -124,10 +124,17 @@ def _csv_header(open_file: Opener, fmt: str) -> list[str]:
     finally:
         stream.close()
     first = first.removeprefix(b"\xef\xbb\xbf")  # the byte order mark of spreadsheet "CSV UTF-8" exports
+    if first.startswith(b"\x1f\x8b"):
+        raise InputError("the file is gzip-compressed: name it .csv.gz")
+    if first.startswith(b"PAR1"):
+        raise InputError("the file is Parquet, not CSV: name it .parquet")
     line = first.split(b"\n", 1)[0].strip().decode("utf-8", errors="replace")
     if not line:
         raise InputError("the file is empty: no header row")
-    return [name.strip().strip('"') for name in line.split(",")]
+    names = [name.strip().strip('"') for name in line.split(",")]
+    if len(names) == 1 and ";" in line:  # a spreadsheet's export where the decimal mark is a comma
+        raise InputError("the header has no comma: columns must be separated by commas, not semicolons")
+    return names
 
 
 _DECODING_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, EOFError, OSError)

@@ -131,6 +131,29 @@ def test_a_csv_with_a_byte_order_mark_scores_like_one_without(
     assert score_statements(committed_model, local_opener(marked), "csv").predictions.equals(expected)
 
 
+def test_a_file_that_is_not_the_csv_its_name_says_gets_a_hint(
+    committed_model: Model, statements_file: Path, tmp_path: Path
+) -> None:
+    """A gzip or Parquet file named .csv, or a semicolon export: said so, not "missing customer_ID"."""
+    import gzip
+
+    import pyarrow.csv as pacsv
+
+    plain = tmp_path / "plain.csv"
+    pacsv.write_csv(pq.read_table(statements_file).slice(0, 50), plain)
+    text = plain.read_bytes()
+    cases = {
+        "the file is gzip-compressed: name it .csv.gz": gzip.compress(text),
+        "the file is Parquet, not CSV: name it .parquet": statements_file.read_bytes(),
+        "separated by commas, not semicolons": text.replace(b",", b";"),
+    }
+    for message, content in cases.items():
+        path = tmp_path / "upload.csv"
+        path.write_bytes(content)
+        with pytest.raises(InputError, match=message):
+            score_statements(committed_model, local_opener(path), "csv")
+
+
 def test_a_needed_column_that_appears_twice_is_refused(
     committed_model: Model, statements_file: Path, tmp_path: Path
 ) -> None:
