@@ -448,6 +448,29 @@ def wrap(app: FastAPI) -> Any:
     return StageRootPath(Observe(app))
 
 
+class UnsupportedEvent(ValueError):
+    """An invocation that is not an HTTP request: a misrouted trigger, or a test event."""
+
+
+class HttpAdapter(Mangum):
+    """Mangum, refusing an event that is not an HTTP request with what to do about it."""
+
+    def infer(self, event: Any, context: Any) -> Any:
+        if isinstance(event, dict):
+            try:
+                return super().infer(event, context)
+            except RuntimeError:  # Mangum's "unable to infer a handler"
+                pass
+        if not isinstance(event, dict):
+            shape = f"a JSON {type(event).__name__}, not an object"
+        else:
+            shape = f"keys: {', '.join(sorted(map(str, event))[:6])}" if event else "an empty object"
+        raise UnsupportedEvent(
+            f"not an HTTP event ({shape}): this function serves API Gateway REST and HTTP "
+            "APIs, function URLs and ALB; S3 notifications go to the batch function (lambda_function.batch.handler)"
+        )
+
+
 def _load() -> tuple[Model | None, str | None]:
     try:
         loaded = Model(
@@ -464,7 +487,7 @@ SETTINGS = Settings.from_env()
 MODEL, LOAD_ERROR = _load()
 app = create_app(MODEL, SETTINGS, LOAD_ERROR)
 asgi_app = wrap(app)
-_adapter = Mangum(asgi_app, lifespan="off")
+_adapter = HttpAdapter(asgi_app, lifespan="off")
 # Garbage collection, tuned for a process that imports once and then serves requests:
 # - everything built so far lives as long as the container; frozen, it stays out of full
 #   passes, which otherwise walk some 150,000 import-time objects (measured: the slowest of

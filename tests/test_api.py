@@ -197,6 +197,14 @@ def test_a_number_past_float32s_range_scores_and_explains_as_its_largest_value(
     assert answers[1e39] == answers[1e308] == answers[largest] and answers[-1e39] == answers[-largest]
 
 
+def test_an_event_that_is_not_http_is_refused_saying_where_it_belongs() -> None:
+    """A misrouted S3 notification or a hand-made test event: a clear error, not Mangum's guess."""
+    s3_event = json.loads((EVENTS / "s3-put.json").read_text())
+    for event, shape in [({}, "an empty object"), (s3_event, "keys: Records"), (["x"], "a JSON list, not an object")]:
+        with pytest.raises(api.UnsupportedEvent, match=f"not an HTTP event \\({shape}\\).*batch function"):
+            api.handler(event, LambdaContext("api", 30))
+
+
 def test_categorical_spellings_score_alike(customers: list[dict[str, Any]]) -> None:
     base = dict(customers[0], B_30=0.0, D_64="-1")
     scores = set()
