@@ -407,6 +407,44 @@ def test_the_same_app_over_a_real_socket(customers: list[dict[str, Any]]) -> Non
         thread.join(timeout=10)
 
 
+def test_a_streamed_body_is_refused_once_past_the_limit_not_read_to_its_end() -> None:
+    """Chunked, with no Content-Length (as `serve` may get it): 413 without holding the rest in memory."""
+    import asyncio
+
+    chunk = b" " * 65536
+    received: list[int] = []
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:  # a client that would send 24 MB, then hang up
+        if sum(received) >= 4 * api.SETTINGS.max_body_bytes:
+            return {"type": "http.disconnect"}
+        received.append(len(chunk))
+        body = b'{"customer_ID": "a"' if len(received) == 1 else chunk
+        return {"type": "http.request", "body": body, "more_body": sum(received) < 4 * api.SETTINGS.max_body_bytes}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/predict",
+        "raw_path": b"/v1/predict",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    asyncio.run(api.asgi_app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["error"] == "body_too_large"
+    assert sum(received) <= api.SETTINGS.max_body_bytes + 2 * len(chunk)
+
+
 def test_the_api_module_imports_no_pyarrow_pandas_sklearn_or_the_xgboost_package() -> None:
     """Block them outright: the handler must import, predict and explain without them.
 
