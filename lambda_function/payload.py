@@ -50,6 +50,16 @@ def _statement_date_schema(_source: Any, handler: GetCoreSchemaHandler) -> core_
 
 
 StatementDate = Annotated[dt.date | dt.datetime | None, GetPydanticSchema(_statement_date_schema)]
+_ID_MESSAGE = f"Input should be a string of 1 to {ID_MAX_LENGTH} characters, not all blank"
+
+
+def _customer_id_schema(_source: Any, _handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    """A blank ID is refused, as files refuse it: it names no customer."""
+    text = core_schema.str_schema(strict=True, min_length=1, max_length=ID_MAX_LENGTH, pattern=r"\S")
+    return core_schema.custom_error_schema(text, custom_error_type="customer_id", custom_error_message=_ID_MESSAGE)
+
+
+CustomerId = Annotated[str, GetPydanticSchema(_customer_id_schema)]
 
 # Every known statement field is type-checked, used by the model or not; unknown fields
 # are kept and reported back as warnings. A TypedDict rather than a model: validation
@@ -62,7 +72,7 @@ def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
     statement = TypedDict(  # type: ignore[misc]
         name,
         {
-            CUSTOMER_ID: Required[Annotated[str, Field(strict=True, min_length=1, max_length=ID_MAX_LENGTH)]],
+            CUSTOMER_ID: Required[CustomerId],
             STATEMENT_DATE: StatementDate,  # a time of day is ignored, as in files
             **{feature: Code if feature in CATEGORICAL else Number for feature in features},
         },
@@ -97,7 +107,7 @@ class FastPath:
     def __init__(self, name: str, features: Iterable[str]) -> None:
         wanted = set(features)
         fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
-            (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH)]),
+            (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=r"\S")]),
             (STATEMENT_DATE, dt.date | None, None),
         ]
         for feature in FEATURES:

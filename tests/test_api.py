@@ -253,8 +253,10 @@ def test_threshold_override_sets_default(committed_model: Model, customers: list
         ({"customer_ID": "a", "P_2": True}, "P_2", "valid number"),
         ({"customer_ID": "a", "S_2": "yesterday"}, "S_2", "date"),
         ({"P_2": 0.5}, "customer_ID", "required"),
-        ({"customer_ID": ""}, "customer_ID", "at least 1"),
-        ({"customer_ID": 12}, "customer_ID", "valid string"),
+        ({"customer_ID": ""}, "customer_ID", "a string of 1 to 256 characters"),
+        ({"customer_ID": " \t"}, "customer_ID", "not all blank"),  # as files refuse a blank ID
+        ({"customer_ID": "x" * 257}, "customer_ID", "a string of 1 to 256 characters"),
+        ({"customer_ID": 12}, "customer_ID", "a string"),
         ({"customers": []}, "customers", "non-empty"),
         ({"customers": [{"customer_ID": "a"}, {"customer_ID": "b", "R_1": "x"}]}, "customers.1.R_1", "valid number"),
         ([1, 2], "", "JSON object"),
