@@ -50,6 +50,20 @@ def test_predictions_and_contributions_are_bit_identical_to_the_xgboost_package(
     assert np.array_equal(contributions, reference.predict(xgboost.DMatrix(matrix[:50]), pred_contribs=True))
 
 
+def test_trees_split_infinity_as_the_largest_float32(model_file: Path) -> None:
+    """Why the pipeline may clip a number past float32's range to its largest value: same scores."""
+    reference = xgboost.Booster(model_file=str(model_file))
+    largest = np.finfo(np.float32).max
+    for column in range(reference.num_features()):
+        for sign in (1, -1):
+            infinite, clipped = _matrix(reference.num_features(), rows=50), _matrix(reference.num_features(), rows=50)
+            infinite[:, column], clipped[:, column] = sign * np.inf, sign * largest
+            assert np.array_equal(
+                reference.inplace_predict(infinite, validate_features=False),
+                reference.inplace_predict(clipped, validate_features=False),
+            )
+
+
 def test_the_output_survives_the_next_call() -> None:
     """XGBoost reuses its output buffer; what predict returned must not change after."""
     booster = Booster((COMMITTED_MODEL / "model.ubj").read_bytes())
