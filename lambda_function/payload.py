@@ -8,6 +8,7 @@ here: `api.py` serves these, and the tests call them directly.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ customer_adapter = TypeAdapter(Customer)
 _customers = SchemaValidator(core_schema.list_schema(customer_adapter.core_schema))
 
 
-_LARGEST = 1.7976931348623157e308  # bounds that refuse the infinities msgspec would parse from 1e400
+_LARGEST = sys.float_info.max  # bounds that refuse the infinities msgspec would parse from 1e400
 _Finite = Annotated[float, msgspec.Meta(ge=-_LARGEST, le=_LARGEST)]
 _FAST_TYPES = {
     "number": _Finite | None,
@@ -96,7 +97,7 @@ _FAST_TYPES = {
 
 
 class FastPath:
-    """Decodes and type-checks, in one pass (msgspec), bodies whose customers carry only `fields`.
+    """Decodes and type-checks, in one pass (msgspec), bodies whose customers carry only `features`.
 
     Two to three times faster than pydantic-core's parse and validation (measured on 1 and
     on 1000 customers). Never more lenient than the full schema: what it does not accept
@@ -221,9 +222,9 @@ class ParsedBody:
     records: list[Any]  # validated, in request order: the full schema's dicts, or a fast path's structs
     unknown_fields: dict[str, set[str]]  # customer_ID -> fields outside the AmEx layout, ignored
 
-    def columns(self, names: Sequence[str], rows: Sequence[int] | None = None) -> dict[str, list[Any]]:
-        """Each named field's value in every record, or in `rows` only; None where it was not sent."""
-        records = self.records if rows is None else [self.records[row] for row in rows]
+    def columns(self, names: Sequence[str]) -> dict[str, list[Any]]:
+        """Each named field's value in every record, in request order; None where it was not sent."""
+        records = self.records
         if not records or isinstance(records[0], dict):
             return {name: [record.get(name) for record in records] for name in names}
         # A fast path's structs, which hold every field they admit (None where not sent): one
