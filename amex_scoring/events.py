@@ -137,8 +137,8 @@ def rest_api_v1(method: str, path: str, body: Any = None, stage: str = "Prod") -
     }
 
 
-def s3_put(key: str, bucket: str = BUCKET, size: int = 1048576) -> dict[str, Any]:
-    return {
+def s3_put(key: str, bucket: str = BUCKET, size: int = 1048576, version_id: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {
         "Records": [
             {
                 "eventVersion": "2.1",
@@ -171,6 +171,9 @@ def s3_put(key: str, bucket: str = BUCKET, size: int = 1048576) -> dict[str, Any
             }
         ]
     }
+    if version_id is not None:  # a versioned bucket's events name the version
+        event["Records"][0]["s3"]["object"]["versionId"] = version_id
+    return event
 
 
 def write_events(folder: str | Path = "events") -> list[Path]:

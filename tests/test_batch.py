@@ -65,11 +65,16 @@ def test_a_landed_file_is_scored_with_a_summary(bucket: str, statements_file: Pa
     upload(bucket, "incoming/march.parquet", statements_file)
     result = invoke(bucket, "incoming/march.parquet")
     assert result["status"] == "scored" and result["customers"] == 300
-    assert keys_in(bucket) == ["incoming/march.parquet", "scored/march.parquet", "scored/march.summary.json"]
-    table = pq.read_table(io.BytesIO(get(bucket, "scored/march.parquet")))
+    assert keys_in(bucket) == [
+        "incoming/march.parquet",
+        "scored/march.parquet.predictions.parquet",
+        "scored/march.parquet.summary.json",
+    ]
+    table = pq.read_table(io.BytesIO(get(bucket, "scored/march.parquet.predictions.parquet")))
     assert table.column_names == ["customer_ID", "prediction", "default", "model_version"]
-    assert predictions(bucket, "scored/march.parquet") == cli_scores  # the same scores as the CLI, exactly
-    summary = json.loads(get(bucket, "scored/march.summary.json"))
+    # the same scores as the CLI, exactly
+    assert predictions(bucket, "scored/march.parquet.predictions.parquet") == cli_scores
+    summary = json.loads(get(bucket, "scored/march.parquet.summary.json"))
     rows = pq.ParquetFile(statements_file).metadata.num_rows
     assert summary["input"]["key"] == "incoming/march.parquet"
     assert summary["input"]["size"] == statements_file.stat().st_size and len(summary["input"]["etag"]) == 32
@@ -89,7 +94,7 @@ def test_shuffled_statements_in_many_row_groups_score_the_same(bucket: str, stat
     upload(bucket, "incoming/shuffled.parquet", parquet_bytes(shuffled, row_group_size=97))
     assert pq.ParquetFile(io.BytesIO(get(bucket, "incoming/shuffled.parquet"))).num_row_groups > 20
     assert invoke(bucket, "incoming/shuffled.parquet")["status"] == "scored"
-    assert predictions(bucket, "scored/shuffled.parquet") == cli_scores
+    assert predictions(bucket, "scored/shuffled.parquet.predictions.parquet") == cli_scores
 
 
 @pytest.mark.parametrize(
@@ -99,7 +104,7 @@ def test_keys_that_need_decoding(bucket: str, statements_file: Path, key: str) -
     upload(bucket, key, statements_file)
     result = invoke(bucket, key)  # the event carries the key form-encoded, as S3 sends it
     assert result["status"] == "scored", result
-    assert f"scored/{key.removeprefix('incoming/')}" in keys_in(bucket)
+    assert f"scored/{key.removeprefix('incoming/')}.predictions.parquet" in keys_in(bucket)
 
 
 @pytest.mark.parametrize(
@@ -137,7 +142,10 @@ def test_structural_problems_are_reported_precisely(bucket: str, statements_file
     ids[5] = None
     ids[9] = ""
     nulls = table.set_column(0, "customer_ID", pa.array(ids, pa.string()))
-    assert _report(bucket, nulls, "ids") == "column customer_ID: 2 rows have a null or empty ID (first at row 5)"
+    assert _report(bucket, nulls, "ids") == (
+        "column customer_ID: 2 rows have an ID that is not a string of 1 to 256 characters, not all blank "
+        "(first at row 5)"
+    )
     dates = table["S_2"].to_pylist()
     dates[3] = "13/01/2018"
     bad_dates = table.set_column(1, "S_2", pa.array(dates, pa.string()))
@@ -153,10 +161,14 @@ def pc_cast(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
 def test_a_second_delivery_overwrites_with_the_same_bytes(bucket: str, statements_file: Path) -> None:
     upload(bucket, "incoming/twice.parquet", statements_file)
     invoke(bucket, "incoming/twice.parquet")
-    first = get(bucket, "scored/twice.parquet")
+    first = get(bucket, "scored/twice.parquet.predictions.parquet")
     invoke(bucket, "incoming/twice.parquet")
-    assert get(bucket, "scored/twice.parquet") == first
-    assert keys_in(bucket) == ["incoming/twice.parquet", "scored/twice.parquet", "scored/twice.summary.json"]
+    assert get(bucket, "scored/twice.parquet.predictions.parquet") == first
+    assert keys_in(bucket) == [
+        "incoming/twice.parquet",
+        "scored/twice.parquet.predictions.parquet",
+        "scored/twice.parquet.summary.json",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -184,7 +196,7 @@ def test_csv_gz_input_and_kaggle_csv_output(bucket: str, statements_file: Path, 
     scorer = batch.BatchScorer(committed_model, settings)
     result = scorer.process(batch.S3Object(bucket, "incoming/2026/11/statements.csv.gz"), lambda: 900_000)
     assert result["status"] == "scored"
-    lines = get(bucket, "scored/2026/11/statements.csv").decode().splitlines()
+    lines = get(bucket, "scored/2026/11/statements.csv.gz.predictions.csv").decode().splitlines()
     assert lines[0] == "customer_ID,prediction" and len(lines) == 301
     scores = {cid: float(p) for cid, p in (line.split(",") for line in lines[1:])}
     assert scores.keys() == cli_scores.keys()
@@ -198,7 +210,7 @@ def test_the_model_can_come_from_s3(bucket: str, statements_file: Path, cli_scor
     upload(bucket, "incoming/march.parquet", statements_file)
     scorer = batch.BatchScorer(model, Settings.from_env())
     assert scorer.process(batch.S3Object(bucket, "incoming/march.parquet"), lambda: 900_000)["status"] == "scored"
-    assert predictions(bucket, "scored/march.parquet") == cli_scores
+    assert predictions(bucket, "scored/march.parquet.predictions.parquet") == cli_scores
 
 
 def test_running_out_of_time_leaves_a_report_and_no_output(bucket: str, statements_file: Path) -> None:
@@ -209,7 +221,11 @@ def test_running_out_of_time_leaves_a_report_and_no_output(bucket: str, statemen
     assert "Timeout" in report["message"] and report["rows_read"] == 0
     assert keys_in(bucket) == ["errors/slow.parquet.error.json", "incoming/slow.parquet"]
     invoke(bucket, "incoming/slow.parquet")  # with time, the retry succeeds and the stale report goes
-    assert keys_in(bucket) == ["incoming/slow.parquet", "scored/slow.parquet", "scored/slow.summary.json"]
+    assert keys_in(bucket) == [
+        "incoming/slow.parquet",
+        "scored/slow.parquet.predictions.parquet",
+        "scored/slow.parquet.summary.json",
+    ]
 
 
 def test_a_deleted_object_is_reported_not_retried(bucket: str) -> None:

@@ -125,7 +125,7 @@ def test_batch_handler_runs_from_the_image_folder(
     assert result["status"] == "scored" and result["customers"] == 300
     assert keys_in(bucket) == [
         "incoming/image test.parquet",
-        "scored/image test.parquet",
-        "scored/image test.summary.json",
+        "scored/image test.parquet.predictions.parquet",
+        "scored/image test.parquet.summary.json",
     ]
     assert output["heavy"] == []

@@ -1,0 +1,99 @@
+"""Helpers shared by the tests: S3 objects on the moto server, batch invocations, a racing proxy."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import io
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from amex_scoring.events import s3_put
+from amex_scoring.invoke import LambdaContext
+from lambda_function import batch
+from lambda_function.s3 import s3_client
+
+
+def upload(bucket: str, key: str, data: bytes | Path) -> dict[str, Any]:
+    body = data.read_bytes() if isinstance(data, Path) else data
+    return dict(s3_client().put_object(Bucket=bucket, Key=key, Body=body))
+
+
+def get(bucket: str, key: str) -> bytes:
+    return bytes(s3_client().get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def keys_in(bucket: str) -> list[str]:
+    return sorted(item["Key"] for item in s3_client().list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=row_group_size)
+    return sink.getvalue()
+
+
+def invoke(bucket: str, key: str, seconds: float = 900, version_id: str | None = None) -> dict[str, Any]:
+    [result] = batch.handler(s3_put(key, bucket=bucket, version_id=version_id), LambdaContext("batch", seconds))[
+        "results"
+    ]
+    return dict(result)
+
+
+def predictions(bucket: str, key: str) -> dict[str, float]:
+    table = pq.read_table(io.BytesIO(get(bucket, key)))
+    return dict(zip(table["customer_ID"].to_pylist(), table["prediction"].to_pylist(), strict=True))
+
+
+class _Forward(http.server.BaseHTTPRequestHandler):
+    """Forwards every request to the S3 server; runs `before_first_read` before the first ranged GET."""
+
+    upstream: tuple[str, int]
+    hooks: list[Callable[[], None]]  # run once, then gone
+
+    def _forward(self) -> None:
+        if self.command == "GET" and "Range" in self.headers and self.hooks:
+            self.hooks.pop()()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        connection = http.client.HTTPConnection(*self.upstream, timeout=30)
+        headers = {name: value for name, value in self.headers.items() if name.lower() != "host"}
+        connection.request(self.command, self.path, body=body, headers=headers)
+        answer = connection.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", answer.getheader("Content-Length") or str(len(data)))  # a HEAD's too
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        connection.close()
+
+    do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def racing_s3(endpoint: str, before_first_read: Callable[[], None]) -> Iterator[str]:
+    """An S3 endpoint that is `endpoint`, except that `before_first_read` runs just before the
+    first ranged GET reaches it: after the function's HEAD, before it reads any byte."""
+    parts = urlsplit(endpoint)
+    handler = type("Racing", (_Forward,), {"upstream": (parts.hostname, parts.port), "hooks": [before_first_read]})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
