@@ -22,6 +22,10 @@ D_132 D_133 R_28 D_134 D_135 D_136 D_137 D_138 D_139 D_140 D_141 D_142 D_143 D_1
 """.split()
 )
 
+# One rule for a customer's ID, in files and in HTTP requests alike.
+ID_MAX_LENGTH = 256
+CUSTOMER_ID_RULE = f"a string of 1 to {ID_MAX_LENGTH} characters, not all blank"
+
 COLUMNS: tuple[str, ...] = (CUSTOMER_ID, STATEMENT_DATE, *FEATURES)
 
 CATEGORICAL: frozenset[str] = frozenset(

@@ -8,6 +8,7 @@ memory grows with the number of customers, not with the file. The S3 handler and
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -25,12 +26,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .features import Categorical, Column
-from .schema import CUSTOMER_ID, STATEMENT_DATE
+from .schema import CUSTOMER_ID, CUSTOMER_ID_RULE, ID_MAX_LENGTH, STATEMENT_DATE
 from .scoring import Model
 
 BATCH_ROWS = 131_072
+CSV_CHUNK_BYTES = 8 << 20
 SCORE_CHUNK = 131_072
 _DATE = "__date"
+T = TypeVar("T")
 
 
 class InputError(ValueError):
@@ -88,20 +91,21 @@ def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) 
         parquet = pq.ParquetFile(source, metadata=footer.metadata, read_dictionary=text, pre_buffer=remote)
         yield from _checked(lambda: parquet.iter_batches(batch_size=BATCH_ROWS, columns=needed))
         return
+    yield from _csv_batches(open_file, fmt, needed, numeric)
+
+
+def _csv_batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
     header = _csv_header(open_file, fmt)
     _require(header, needed)
     # Fixed types: inference per block could disagree between blocks of one file.
     types = {name: pa.float64() if name in numeric else pa.string() for name in needed}
     options = pacsv.ConvertOptions(include_columns=needed, column_types=types, strings_can_be_null=True)
+    stream = _checked_call(lambda: _csv_stream(open_file, fmt))
     try:
-        reader = _checked_call(
-            lambda: pacsv.open_csv(
-                _csv_stream(open_file, fmt),
-                read_options=pacsv.ReadOptions(block_size=16 << 20),
-                convert_options=options,
-            )
-        )
-        yield from _checked(lambda: reader)
+        for number, chunk in enumerate(_prefetched(_line_chunks(stream))):  # inflate the next while this one parses
+            reading = pacsv.ReadOptions(column_names=header, skip_rows=1 if number == 0 else 0)
+            table = _checked_call(functools.partial(pacsv.read_csv, pa.py_buffer(chunk), reading, None, options))
+            yield from table.combine_chunks().to_batches()  # one batch: each costs a fixed time to reduce
     except InputError as error:  # pyarrow counts columns; say their names
         raise InputError(
             re.sub(
@@ -110,6 +114,26 @@ def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) 
                 str(error),
             )
         ) from None
+    finally:
+        stream.close()
+
+
+def _line_chunks(stream: Any) -> Iterator[bytes]:
+    """The stream in pieces of about CSV_CHUNK_BYTES that end at a line's end, parsed one at a time.
+
+    Not pyarrow's streaming CSV reader: its reading thread runs up to 32 blocks ahead of the
+    parser, so a long file held 32 blocks in memory, and memory grew with rows, not customers.
+    Cutting at line ends assumes no line break inside a quoted value, as that reader does by default.
+    """
+    rest = b""
+    while data := _checked_call(lambda: stream.read(CSV_CHUNK_BYTES)):
+        data = rest + data if rest else data
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield data[:cut]
+        rest = data[cut:]
+    if rest.strip():
+        yield rest
 
 
 def _csv_stream(open_file: Opener, fmt: str) -> Any:
@@ -137,20 +161,15 @@ def _csv_header(open_file: Opener, fmt: str) -> list[str]:
     return names
 
 
+# What pyarrow raises for bytes it cannot decode. S3 trouble is not among them: the file
+# objects read through boto3, whose exceptions pyarrow passes through as they are.
 _DECODING_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, EOFError, OSError)
-
-
-def _is_storage_error(error: Exception) -> bool:
-    """pyarrow raises OSError both for corrupt bytes and for S3 trouble; only the latter is transient."""
-    return isinstance(error, OSError) and not isinstance(error, pa.ArrowInvalid) and "AWS Error" in str(error)
 
 
 def _checked_call(call: Callable[[], Any], what: str = "cannot read the file") -> Any:
     try:
         return call()
     except _DECODING_ERRORS as error:
-        if _is_storage_error(error):
-            raise
         raise InputError(f"{what}: {error}") from None
 
 
@@ -162,20 +181,18 @@ def _checked(make: Callable[[], Any]) -> Iterator[pa.RecordBatch]:
         except StopIteration:
             return
         except _DECODING_ERRORS as error:
-            if _is_storage_error(error):
-                raise
             raise InputError(f"cannot read the file: {error}") from None
         yield batch
 
 
-def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Read the next batch while the caller works on this one: pyarrow decodes (and fetches
-    from S3) without the GIL, so one core is not left idle while the other reduces a batch."""
+def _prefetched(items: Iterator[T]) -> Iterator[T]:
+    """Make the next item while the caller works on this one: pyarrow decodes (and zlib
+    inflates) without the GIL, so one core is not left idle while the other works."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
-        pending = pool.submit(next, batches, None)
-        while (batch := pending.result()) is not None:
-            pending = pool.submit(next, batches, None)
-            yield batch
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
 
 
 def _require(present: list[str], needed: list[str]) -> None:
@@ -309,18 +326,26 @@ def _plain_ids(table: pa.Table) -> pa.Table:
 
 
 def _check_ids(ids: pa.Array, first_row: int) -> None:
+    """The one rule for a customer_ID, as the HTTP API applies it (schema.CUSTOMER_ID_RULE)."""
     if pa.types.is_dictionary(ids.type):  # check each distinct ID once
-        blank = pc.equal(pc.utf8_trim_whitespace(ids.dictionary), "").to_numpy(zero_copy_only=False)
+        bad_values = _bad_ids(ids.dictionary)
         codes = ids.indices.fill_null(-1).to_numpy()
-        empty = (codes < 0) | (blank[np.maximum(codes, 0)] if blank.size else True)
+        bad = (codes < 0) | (bad_values[np.maximum(codes, 0)] if bad_values.size else True)
     else:
-        empty = pc.or_kleene(pc.is_null(ids), pc.equal(pc.utf8_trim_whitespace(ids), "")).fill_null(True)
-        empty = empty.to_numpy(zero_copy_only=False)
-    if empty.any():
+        bad = _bad_ids(ids)
+    if bad.any():
         raise InputError(
-            f"column {CUSTOMER_ID}: {int(empty.sum())} rows have a null or empty ID "
-            f"(first at row {first_row + int(np.flatnonzero(empty)[0])})"
+            f"column {CUSTOMER_ID}: {int(bad.sum())} rows have an ID that is not {CUSTOMER_ID_RULE} "
+            f"(first at row {first_row + int(np.flatnonzero(bad)[0])})"
         )
+
+
+def _bad_ids(ids: pa.Array) -> np.ndarray:
+    """Null, blank or too long. Lengths compared in numpy: a Python scalar argument to a pyarrow
+    comparison goes through its pandas shim, which imports pandas where it is installed."""
+    blank = pc.utf8_length(pc.utf8_trim_whitespace(ids)).fill_null(0).to_numpy(zero_copy_only=False) == 0
+    too_long = pc.utf8_length(ids).fill_null(0).to_numpy(zero_copy_only=False) > ID_MAX_LENGTH
+    return blank | too_long
 
 
 class OutOfTime(Exception):
