@@ -22,7 +22,7 @@ from .drift import drift_report
 from .outputs import output_keys
 from .s3 import PinnedObject, is_missing, s3_client
 from .s3_events import S3Object, objects_in
-from .scoring import Model
+from .scoring import Model, load_for_handler
 from .settings import Settings
 from .statements import InputError, Opener, OutOfTime, ScoredFile, encode_predictions, input_format, score_statements
 from .telemetry import MetricUnit, logger, metrics
@@ -210,19 +210,9 @@ def _record_metrics(scored: ScoredFile, summary: dict[str, Any]) -> None:
             metrics.add_metric(name="ScorePSI", unit=MetricUnit.NoUnit, value=score_psi["psi"])
 
 
-def _load() -> tuple[BatchScorer | None, str | None]:
-    try:
-        settings = Settings.from_env()
-        model = Model(
-            settings.model_uri, cache_dir=settings.model_cache_dir, threshold=settings.decision_threshold
-        ).load()
-    except Exception as error:
-        logger.exception("model failed to load")
-        return None, str(error)
-    return BatchScorer(model, settings), None
-
-
-SCORER, LOAD_ERROR = _load()
+LOADED = load_for_handler()
+SCORER = BatchScorer(LOADED.model, LOADED.settings) if LOADED.model is not None else None
+LOAD_ERROR = LOADED.error
 
 
 @metrics.log_metrics

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Annotated, Any, Required
@@ -21,7 +21,16 @@ from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema,
 from pydantic_core import SchemaValidator, core_schema
 from typing_extensions import TypedDict
 
-from .schema import CATEGORICAL, CUSTOMER_ID, CUSTOMER_ID_RULE, FEATURES, ID_MAX_LENGTH, STATEMENT_DATE
+from .schema import (
+    CATEGORICAL,
+    CUSTOMER_ID,
+    CUSTOMER_ID_RULE,
+    FEATURES,
+    ID_MAX_LENGTH,
+    STATEMENT_DATE,
+    STATEMENT_DATE_PATTERN,
+    STATEMENT_DATE_RULE,
+)
 
 MAX_EXPLAIN = 20
 CODE_MAX_LENGTH = 64  # a categorical's value sent as text
@@ -35,21 +44,26 @@ Code = Annotated[
 ]
 
 
-def _statement_date_schema(_source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-    """Text `YYYY-MM-DD`, optionally with a time of day, then pydantic's own date parsing.
+def _statement_date_schema(_source: Any, _handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    """Text matching schema.STATEMENT_DATE_PATTERN, as files are read; its date is what counts.
 
-    Pydantic alone would read numbers, and digit strings such as "20180331", as Unix times
-    (1970-08-22): a silently wrong latest statement. Files refuse both; so does this.
+    Not pydantic's own date parsing, which reads numbers and digit strings such as "20180331"
+    as Unix times (1970-08-22), a silently wrong latest statement, and which admits what the
+    published pattern does not say.
     """
     text = core_schema.custom_error_schema(
-        core_schema.str_schema(strict=True, strip_whitespace=True, pattern=r"^\d{4}-\d{2}-\d{2}(?:[T ].*)?$"),
+        core_schema.str_schema(strict=True, pattern=STATEMENT_DATE_PATTERN),
         custom_error_type="date_format",
-        custom_error_message="Input should be a date YYYY-MM-DD, optionally with a time of day",
+        custom_error_message=f"Input should be {STATEMENT_DATE_RULE}",
     )
-    return core_schema.nullable_schema(core_schema.chain_schema([text, handler(dt.date | dt.datetime)]))
+    return core_schema.nullable_schema(core_schema.no_info_after_validator_function(_date_of, text))
 
 
-StatementDate = Annotated[dt.date | dt.datetime | None, GetPydanticSchema(_statement_date_schema)]
+def _date_of(text: str) -> dt.date:
+    return dt.date.fromisoformat(text[:10])  # the pattern admits only real dates
+
+
+StatementDate = Annotated[dt.date | None, GetPydanticSchema(_statement_date_schema)]
 _ID_MESSAGE = f"Input should be {CUSTOMER_ID_RULE}"
 
 
@@ -155,7 +169,7 @@ class RequestError(Exception):
 
 def explain_count(raw: str | None) -> int:
     """The `explain` query parameter: how many reasons to give per customer."""
-    if not raw:
+    if raw is None:
         return 0
     # ASCII digits only, a few of them: str.isdigit admits "²" and "③", which int() refuses, and
     # int() reads Arabic-Indic and fullwidth digits, and refuses more than 4,300 of them.
@@ -216,6 +230,30 @@ def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     if not inflater.eof or inflater.unused_data:
         raise RequestError(400, "malformed_body", "the gzip body is truncated or has data after its end")
     return text
+
+
+async def read_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """A request's JSON body as sent before compression, refused (415, 413) as early as possible.
+
+    Read chunk by chunk rather than with Starlette's `request.body()`, which copies even a body
+    that came in one piece, as Lambda's always does, and reads all of a streamed body before it
+    can be refused.
+    """
+    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise RequestError(415, "unsupported_media_type", f"send Content-Type: application/json, not {content_type!r}")
+    declared = headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={limit}")
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={limit}")
+        if chunk:
+            parts.append(chunk)
+    body = b"".join(parts)  # one chunk: that very object, not a copy
+    return inflate(body, headers.get("content-encoding"), limit)
 
 
 @dataclass
@@ -285,6 +323,11 @@ def parse_customers(body: bytes, *, single: bool, max_batch: int, fast: Sequence
         except ValidationError as error:
             raise _invalid(error) from None
         return ParsedBody(customers, _unknown_fields(customers))
+    beside = sorted(name for name in payload if name != "customers")
+    if beside:  # a customer's fields, perhaps, sent next to the batch rather than in it
+        message = "not allowed beside customers: each customer's fields go inside its object in customers"
+        detail = [{"field": name, "loc": [name], "msg": message, "type": "extra_forbidden"} for name in beside]
+        raise RequestError(422, "validation_error", f"{beside[0]}: {message}", detail)
     items = payload["customers"]
     if not isinstance(items, list) or not items:
         raise RequestError(

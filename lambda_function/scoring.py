@@ -12,6 +12,8 @@ import numpy as np
 from .artifacts import ArtifactError, ModelArtifacts, load_artifacts, resolve_model_uri
 from .booster import Booster, BoosterError
 from .features import Column, Encoded, FeaturePipeline
+from .settings import Settings
+from .telemetry import logger
 
 SMALL_BATCH = 128
 PROBABILITY_OBJECTIVES = ("binary:logistic", "reg:logistic")
@@ -129,6 +131,34 @@ class Model:
             return float(encoded.numeric[feature][row])
         position = int(encoded.positions[feature][row])
         return self.pipeline.vocabularies[feature].categories[position] if position >= 0 else None
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a handler starts with: its settings, and its model or why it has none."""
+
+    settings: Settings
+    model: Model | None
+    error: str | None
+
+
+def load_for_handler() -> Loaded:
+    """The one failure policy of both handlers: a bad setting or a model that will not load is
+    logged once and the container still starts, so every invocation can say why (the HTTP
+    function answers 503, the batch function raises so the event is retried, then kept)."""
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        logger.exception("bad configuration")
+        return Loaded(Settings(), None, f"bad configuration: {error}")
+    try:
+        model = Model(settings.model_uri, cache_dir=settings.model_cache_dir, threshold=settings.decision_threshold)
+        model.load()
+    except Exception as error:
+        logger.exception("model failed to load", extra={"model_uri": settings.model_uri})
+        return Loaded(settings, None, str(error))
+    logger.info("model loaded", extra={"model": model.name, "version": model.version, "checksum": model.checksum})
+    return Loaded(settings, model, None)
 
 
 def _statement_key(date: Any) -> tuple[int, Any]:

@@ -1,72 +1,92 @@
-"""Every setting the functions read from the environment, in one place."""
+"""Every setting the functions read from the environment, with its default, in one place.
+
+Each field is read from the environment variable of its name in capitals (`max_batch` from
+MAX_BATCH); an unset or blank variable leaves the default. Nothing else in the package reads
+the environment or knows a default.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 # The image bakes the model next to the package: /var/task/model.
 DEFAULT_MODEL_URI = str(Path(__file__).resolve().parent.parent / "model")
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
-
-
-def _optional_float(name: str) -> float | None:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"environment variable {name} must be between 0 and 1, got {raw!r}")
-    return value
-
-
-def _prefix(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip() or default
-    return value if value.endswith("/") else value + "/"
+MAX_PREFIX_BYTES = 512  # leaves room under S3's 1,024-byte key limit for the outputs' names
+OUTPUT_FORMATS = ("parquet", "csv")
 
 
 @dataclass(frozen=True)
 class Settings:
-    model_uri: str
-    model_cache_dir: str
-    decision_threshold: float | None
-    max_batch: int
-    max_body_bytes: int
-    input_prefix: str
-    output_prefix: str
-    error_prefix: str
-    output_bucket: str | None
-    output_format: str
-    min_remaining_ms: int
+    model_uri: str = DEFAULT_MODEL_URI  # a model directory, or s3://bucket/prefix/
+    model_cache_dir: str = "/tmp/model-cache"  # where an S3 model is downloaded
+    decision_threshold: float | None = None  # None: the model's own threshold
+    max_batch: int = 1000  # customers per HTTP request
+    max_body_bytes: int = 6 * 1024 * 1024  # Lambda's synchronous payload limit is 6 MB
+    input_prefix: str = "incoming/"
+    output_prefix: str = "scored/"
+    error_prefix: str = "errors/"
+    output_bucket: str | None = None  # None: the input's bucket
+    output_format: str = "parquet"  # or csv, Kaggle's submission format
+    min_remaining_ms: int = 15_000  # stop and report when less time than this is left
 
     @classmethod
-    def from_env(cls) -> Settings:
-        output_format = os.environ.get("OUTPUT_FORMAT", "parquet").strip().lower() or "parquet"
-        if output_format not in ("parquet", "csv"):
-            raise ValueError(f"OUTPUT_FORMAT must be 'parquet' or 'csv', got {output_format!r}")
-        return cls(
-            model_uri=os.environ.get("MODEL_URI", "").strip() or DEFAULT_MODEL_URI,
-            model_cache_dir=os.environ.get("MODEL_CACHE_DIR", "").strip() or "/tmp/model-cache",
-            decision_threshold=_optional_float("DECISION_THRESHOLD"),
-            max_batch=_int("MAX_BATCH", 1000),
-            max_body_bytes=_int("MAX_BODY_BYTES", 6 * 1024 * 1024),
-            input_prefix=_prefix("INPUT_PREFIX", "incoming/"),
-            output_prefix=_prefix("OUTPUT_PREFIX", "scored/"),
-            error_prefix=_prefix("ERROR_PREFIX", "errors/"),
-            output_bucket=os.environ.get("OUTPUT_BUCKET", "").strip() or None,
-            output_format=output_format,
-            min_remaining_ms=_int("MIN_REMAINING_MS", 15_000),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Raises ValueError naming the variable when one cannot be read."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            variable = field.name.upper()
+            raw = env.get(variable, "").strip()
+            if raw:
+                values[field.name] = _PARSERS.get(field.name, str)(variable, raw)
+        return cls(**values)
+
+
+def _integer(variable: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {variable} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"environment variable {variable} must not be negative, got {raw!r}")
+    return value
+
+
+def _probability(variable: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {variable} must be a number, got {raw!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"environment variable {variable} must be between 0 and 1, got {raw!r}")
+    return value
+
+
+def _prefix(variable: str, raw: str) -> str:
+    value = raw if raw.endswith("/") else raw + "/"
+    if len(value.encode()) > MAX_PREFIX_BYTES:
+        raise ValueError(f"environment variable {variable} must be at most {MAX_PREFIX_BYTES} bytes")
+    return value
+
+
+def _output_format(variable: str, raw: str) -> str:
+    value = raw.lower()
+    if value not in OUTPUT_FORMATS:
+        raise ValueError(f"environment variable {variable} must be 'parquet' or 'csv', got {raw!r}")
+    return value
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "decision_threshold": _probability,
+    "max_batch": _integer,
+    "max_body_bytes": _integer,
+    "min_remaining_ms": _integer,
+    "input_prefix": _prefix,
+    "output_prefix": _prefix,
+    "error_prefix": _prefix,
+    "output_format": _output_format,
+}

@@ -26,7 +26,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .features import Categorical, Column
-from .schema import CUSTOMER_ID, CUSTOMER_ID_RULE, ID_MAX_LENGTH, STATEMENT_DATE
+from .schema import (
+    CUSTOMER_ID,
+    CUSTOMER_ID_RULE,
+    ID_MAX_LENGTH,
+    STATEMENT_DATE,
+    STATEMENT_DATE_PATTERN,
+    STATEMENT_DATE_RULE,
+)
 from .scoring import Model
 
 BATCH_ROWS = 131_072
@@ -272,14 +279,14 @@ def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int) -> np.n
     values = column.dictionary
     codes = column.indices.fill_null(-1).to_numpy()
     if _is_text(values.type):
-        stripped = pc.utf8_trim_whitespace(values)
-        parsed = pc.strptime(pc.utf8_slice_codeunits(stripped, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
-        bad = pc.and_(pc.is_null(parsed), pc.not_equal(stripped, "")).to_numpy(zero_copy_only=False)
+        stripped = pc.utf8_trim_whitespace(values)  # a blank date is a missing one
+        valid = pc.match_substring_regex(stripped, STATEMENT_DATE_PATTERN).to_numpy(zero_copy_only=False)
+        bad = ~valid & (pc.utf8_length(stripped).to_numpy(zero_copy_only=False) > 0)
         if bad[codes[codes >= 0]].any():
             row = int(np.flatnonzero((codes >= 0) & bad[np.maximum(codes, 0)])[0])
             value = stripped[codes[row]].as_py()
-            raise InputError(f"column {STATEMENT_DATE} row {first_row + row}: {value!r} is not a date YYYY-MM-DD")
-        values = parsed
+            raise InputError(f"column {STATEMENT_DATE} row {first_row + row}: {value!r} is not {STATEMENT_DATE_RULE}")
+        values = pc.strptime(pc.utf8_slice_codeunits(stripped, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
     seconds = pc.cast(pc.cast(values, pa.timestamp("s")), pa.int64()).fill_null(_NO_DATE).to_numpy()
     return np.where(codes >= 0, seconds[np.maximum(codes, 0)] if seconds.size else _NO_DATE, _NO_DATE)
 

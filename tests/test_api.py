@@ -548,7 +548,9 @@ def test_a_statement_date_that_is_not_iso_text_is_refused_not_read_as_unix_time(
     """Pydantic alone reads these as seconds since 1970: the wrong statement would be the latest."""
     status, body, _ = post({"customer_ID": "a", "S_2": value})
     assert status == 422 and body["detail"][0]["field"] == "S_2"
-    assert body["detail"][0]["msg"] == "Input should be a date YYYY-MM-DD, optionally with a time of day"
+    assert body["detail"][0]["msg"] == (
+        "Input should be a date YYYY-MM-DD, optionally with a time of day hh:mm[:ss[.f]] and an offset"
+    )
 
 
 def test_a_request_route_refuses_endpoints_that_need_fastapi_to_resolve_parameters() -> None:

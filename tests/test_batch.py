@@ -149,7 +149,10 @@ def test_structural_problems_are_reported_precisely(bucket: str, statements_file
     dates = table["S_2"].to_pylist()
     dates[3] = "13/01/2018"
     bad_dates = table.set_column(1, "S_2", pa.array(dates, pa.string()))
-    assert _report(bucket, bad_dates, "dates") == "column S_2 row 3: '13/01/2018' is not a date YYYY-MM-DD"
+    assert _report(bucket, bad_dates, "dates") == (
+        "column S_2 row 3: '13/01/2018' is not a date YYYY-MM-DD, optionally with a time of day hh:mm[:ss[.f]] "
+        "and an offset"
+    )
 
 
 def pc_cast(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:

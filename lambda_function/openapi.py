@@ -1,0 +1,191 @@
+"""The HTTP API's OpenAPI description: request bodies with examples, responses, every status.
+
+The scoring endpoints read their bodies themselves (payload.py), so FastAPI cannot derive
+their schemas: they are declared here, from the same pydantic types that validate them.
+Every status an operation can answer is listed with the schema of its body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .payload import MAX_EXPLAIN, customer_adapter
+from .schema import CUSTOMER_ID, STATEMENT_DATE
+from .scoring import Model
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+
+
+class Reason(BaseModel):
+    feature: str
+    value: float | str | None
+    contribution: float
+
+
+class Prediction(BaseModel):
+    customer_ID: str
+    probability: float
+    default: bool
+    warnings: list[str]
+    reasons: list[Reason] | None = None
+
+
+class PredictResponse(BaseModel):
+    model: ModelInfo
+    predictions: list[Prediction]
+
+
+class LegacyResponse(BaseModel):
+    creditworthiness: float
+    customer_default: bool
+
+
+class FieldError(BaseModel):
+    field: str
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    message: str
+    request_id: str | None
+    detail: list[FieldError] | None = None
+
+
+class LoadedModel(BaseModel):
+    name: str
+    version: str
+    checksum: str
+
+
+class HealthResponse(BaseModel):
+    status: str
+    ready: bool
+    model: LoadedModel | None = None
+    error: str | None = None
+
+
+class ModelInputs(BaseModel):
+    numeric: list[str]
+    categorical: dict[str, list[str]]
+
+
+class ModelDescription(BaseModel):
+    name: str
+    version: str
+    created: str | None
+    source: Any
+    checksum: str
+    threshold: float
+    inputs: ModelInputs
+    metrics: dict[str, Any]
+
+
+RESPONSE_MODELS: list[type[BaseModel]] = [
+    PredictResponse,
+    LegacyResponse,
+    ErrorResponse,
+    HealthResponse,
+    ModelDescription,
+]
+
+ERRORS = {
+    400: "malformed JSON, a body that is not the gzip its Content-Encoding says, or a malformed Lambda event",
+    413: "the body (inflated, if gzip) is over MAX_BODY_BYTES, or the batch over MAX_BATCH",
+    415: "the body is not JSON, or is compressed other than with gzip",
+    422: "a field is invalid: `detail` names each",
+    503: "the model did not load: GET /health says why",
+}
+
+EXPLAIN_PARAMETER = {
+    "name": "explain",
+    "in": "query",
+    "required": False,
+    "description": f"add the N inputs that moved each score most (0 to {MAX_EXPLAIN})",
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_EXPLAIN, "default": 0},
+}
+# Not a header parameter: the body schema describes the JSON, which a generated `gzip` header
+# would then contradict. Said in words instead.
+COMPRESSION = "Send `Content-Encoding: gzip` to compress a large body; MAX_BODY_BYTES limits its inflated size."
+
+
+def ok(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """A 200 documented by reference. Not `response_model=`: the endpoints write their JSON
+    directly, and FastAPI's response-model setup imports pydantic.v1 (50 ms of cold start)."""
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"description": ERRORS[status], "content": {"application/json": {"schema": _ref(ErrorResponse)}}}
+        for status in statuses
+    }
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF_TEMPLATE.format(model=model.__name__)}
+
+
+def example_customer(model: Model | None) -> dict[str, Any]:
+    """A typical customer for the docs, from the loaded model's own preprocessing."""
+    customer: dict[str, Any] = {CUSTOMER_ID: "0" * 63 + "1", STATEMENT_DATE: "2018-03-13"}
+    if model is not None:
+        customer.update({name: round(value, 6) for name, value in model.pipeline.imputation.items()})
+        customer.update({name: v.categories[0] for name, v in model.pipeline.vocabularies.items()})
+    return customer
+
+
+CUSTOMER = {"$ref": "#/components/schemas/Customer"}
+
+
+def predict_body(example: dict[str, Any], max_batch: int) -> dict[str, Any]:
+    """One customer, or `{"customers": [...]}` and nothing else beside it."""
+    one = {"allOf": [CUSTOMER, {"not": {"required": ["customers"]}}]}
+    batch = {
+        "type": "object",
+        "required": ["customers"],
+        "additionalProperties": False,
+        "properties": {"customers": {"type": "array", "minItems": 1, "maxItems": max_batch, "items": CUSTOMER}},
+    }
+    examples = {
+        "one customer": {"value": example},
+        "batch": {"value": {"customers": [example, {**example, CUSTOMER_ID: "0" * 63 + "2"}]}},
+    }
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"oneOf": [one, batch]}, "examples": examples}},
+    }
+
+
+def legacy_body(example: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": CUSTOMER, "example": example}}}
+
+
+def install(app: FastAPI) -> None:
+    """Adds the schemas the hand-written bodies and responses reference, when the docs are first asked for."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Customer"] = customer_adapter.json_schema(ref_template=REF_TEMPLATE)
+            _, responses = models_json_schema(
+                [(model, "serialization") for model in RESPONSE_MODELS], ref_template=REF_TEMPLATE
+            )
+            components.update(responses["$defs"])
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,48 @@
+"""The published OpenAPI description and the server agree: schemathesis drives the app with
+data generated from the schema, valid and invalid, and runs every check it has."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import schemathesis
+from conftest import COMMITTED_MODEL
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import CHECKS
+from schemathesis.config import SchemathesisConfig
+
+from lambda_function import api
+from lambda_function.scoring import Model
+from lambda_function.settings import Settings
+
+# A few minutes at most in `make test`; SCHEMATHESIS_EXAMPLES=2000 for a long run.
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "60"))
+
+# 413 is this API's documented answer to a batch over MAX_BATCH, which the schema's maxItems says.
+REJECTIONS = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "generation": {"mode": "all", "max-examples": EXAMPLES, "deterministic": True},
+        "checks": {"negative_data_rejection": {"expected-statuses": REJECTIONS}},
+    }
+)
+APP = api.wrap(api.create_app(Model(str(COMMITTED_MODEL)).load(), Settings(max_batch=20)))
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
+ALL_CHECKS = CHECKS.get_all()
+
+
+@schema.parametrize()
+@settings(suppress_health_check=list(HealthCheck), deadline=None)
+def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
+    case.call_and_validate(checks=ALL_CHECKS)
+
+
+def test_the_checks_are_all_of_schemathesis_checks() -> None:
+    names = CHECKS.get_all_names()
+    assert {"negative_data_rejection", "positive_data_acceptance", "status_code_conformance"} <= set(names)
+    assert {"response_schema_conformance", "not_a_server_error", "unsupported_method"} <= set(names)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__])
