@@ -124,6 +124,9 @@ async def routing_error(request: Request, error: Exception) -> JSONResponse:
     return response
 
 
+BODY_ERRORS = (400, 413, 415, 422, 503)  # what a scoring endpoint answers besides its 200
+
+
 def create_app(model: Model | None, settings: Settings, load_error: str | None = None) -> FastAPI:
     app = FastAPI(
         title="AmEx default scoring",
@@ -150,10 +153,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
             "requestBody": openapi.predict_body(example, settings.max_batch),
             "parameters": [openapi.EXPLAIN_PARAMETER],
         },
-        responses={
-            200: openapi.ok(PredictResponse, "one prediction per customer, in request order"),
-            **openapi.errors(400, 413, 415, 422, 503),
-        },
+        responses=openapi.responses(PredictResponse, "one prediction per customer, in request order", *BODY_ERRORS),
     )
     route(
         "/predict",
@@ -163,19 +163,16 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         summary="The original Flask service's contract (one customer); use /v1/predict",
         deprecated=True,
         openapi_extra={"requestBody": openapi.legacy_body(example)},
-        responses={
-            200: openapi.ok(LegacyResponse, "the original service's answer"),
-            **openapi.errors(400, 413, 415, 422, 503),
-        },
+        responses=openapi.responses(LegacyResponse, "the original service's answer", *BODY_ERRORS),
     )
-    health_responses = {200: openapi.ok(HealthResponse, "ready"), 503: openapi.ok(HealthResponse, "not ready")}
+    health_responses = openapi.responses(HealthResponse, "ready", 503)
     route("/health", health, methods=["GET"], summary="Liveness and readiness", responses=health_responses)
     route(
         "/v1/model",
         describe,
         methods=["GET"],
         summary="The model's public description",
-        responses={200: openapi.ok(ModelDescription, "inputs, categories, threshold, metrics"), **openapi.errors(503)},
+        responses=openapi.responses(ModelDescription, "inputs, categories, threshold, metrics", 503),
     )
     openapi.install(app)
     return app

@@ -132,7 +132,8 @@ class Booster:
         """The learner's configuration (objective, base score...), as XGBoost saves it."""
         length, text = ctypes.c_uint64(), ctypes.c_char_p()
         _check(_lib().XGBoosterSaveJsonConfig(self._handle, ctypes.byref(length), ctypes.byref(text)))
-        return json.loads(ctypes.string_at(text, length.value))
+        config: dict[str, Any] = json.loads(ctypes.string_at(text, length.value))
+        return config
 
     def set_threads(self, threads: int) -> None:
         """OpenMP threads per prediction; 0 is every core."""

@@ -29,7 +29,8 @@ def category_bins(positions: np.ndarray, categories: int) -> dict[str, Any]:
 
 def _shares(bins: np.ndarray, count: int) -> list[float]:
     counts = np.bincount(bins, minlength=count).astype(np.float64)
-    return (counts / max(counts.sum(), 1.0)).round(6).tolist()
+    shares: list[float] = (counts / max(counts.sum(), 1.0)).round(6).tolist()
+    return shares
 
 
 def psi(reference: Mapping[str, Any], values: np.ndarray) -> float | None:

@@ -34,7 +34,8 @@ class Categorical:
         return len(self.codes)
 
 
-Column = np.ndarray | Categorical
+# A file's column: numbers, or text as codes. A request's: the values as JSON brought them.
+Column = np.ndarray | Categorical | Sequence[Any]
 
 
 def _finite_float(text: str) -> float | None:
@@ -53,14 +54,14 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _raw_values(column: Categorical | Sequence[Any] | None, rows: np.ndarray) -> list[Any]:
+def _raw_values(column: Column | None, rows: np.ndarray) -> list[Any]:
     """The values a client sent in `rows`, for warnings."""
     if column is None:
         return [None] * len(rows)
     if isinstance(column, Categorical):
         return [None if code < 0 else column.values[code] for code in column.codes[rows].tolist()]
     if isinstance(column, np.ndarray):
-        return column[rows].tolist()
+        return list(column[rows].tolist())
     return [column[row] for row in rows.tolist()]
 
 
@@ -118,7 +119,7 @@ class Vocabulary:
         out[np.isnan(values)] = self.index(None)
         return out
 
-    def positions(self, values: Sequence[Any]) -> Sequence[int]:
+    def positions(self, values: Sequence[Any] | np.ndarray) -> Sequence[int] | np.ndarray:
         """`index` of each value; each spelling is worked out once per container, as clients repeat them."""
         if len(values) >= VECTORISED_FROM and set(map(type, values)) <= _PLAIN_NUMBERS:
             # Floats, ints and nulls only, as JSON brings numeric codes: the file path's
@@ -129,7 +130,9 @@ class Vocabulary:
                 pass
         # Text, the usual spelling, is looked up by value alone in one C-level pass; numbers
         # go by (type, value) so that 1, 1.0 and True stay apart until `index` decides.
-        out = list(map(self._text.get, values)) if len(values) and values[0].__class__ is str else [None] * len(values)
+        out: list[int | None] = (
+            list(map(self._text.get, values)) if len(values) and values[0].__class__ is str else [None] * len(values)
+        )
         if None in out:
             for row, value in enumerate(values):
                 if out[row] is None:
@@ -138,7 +141,7 @@ class Vocabulary:
 
     def _remember(self, value: Any) -> int:
         text = value.__class__ is str
-        memory = self._text if text else self._other
+        memory: dict[Any, int] = self._text if text else self._other
         key = value if text else (value.__class__, value)
         position = memory.get(key)
         if position is None:
@@ -283,7 +286,7 @@ class FeaturePipeline:
                 nonfinite = {names[i]: infinite[i] for i in np.flatnonzero(infinite.any(axis=1))}
 
         rows: list[Any] = []
-        sources: list[Categorical | Sequence[Any] | None] = []
+        sources: list[Column | None] = []
         for name, vocabulary in self.vocabularies.items():
             column = columns.get(name)
             if column is None:
@@ -315,7 +318,7 @@ class FeaturePipeline:
         categories = (list(self.vocabularies), positions)
         if vectorizer_only:
             return Encoded(matrix, list(wanted), unseen, nonfinite, imputed, categories)
-        if self.scale is not None:
+        if self.scale is not None and self.offset is not None:
             # MinMaxScaler.transform's own arithmetic, so the result is bit-identical.
             matrix *= self.scale
             matrix += self.offset

@@ -126,11 +126,13 @@ def ok(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {"description": ERRORS[status], "content": {"application/json": {"schema": _ref(ErrorResponse)}}}
-        for status in statuses
-    }
+def responses(model: type[BaseModel], description: str, *errors: int) -> dict[int | str, dict[str, Any]]:
+    """A 200 and the error statuses an operation answers, each with its body's schema."""
+    documented: dict[int | str, dict[str, Any]] = {200: ok(model, description)}
+    for status in errors:
+        error = _ref(HealthResponse if model is HealthResponse else ErrorResponse)
+        documented[status] = {"description": ERRORS[status], "content": {"application/json": {"schema": error}}}
+    return documented
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:

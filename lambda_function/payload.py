@@ -13,7 +13,7 @@ import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Annotated, Any, Required
+from typing import Annotated, Any, Literal, Required
 
 import msgspec
 import pydantic_core
@@ -81,7 +81,7 @@ CustomerId = Annotated[str, GetPydanticSchema(_customer_id_schema)]
 KNOWN_FIELDS = frozenset({CUSTOMER_ID, STATEMENT_DATE, *FEATURES})
 
 
-def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
+def _statement_type(name: str, features: Iterable[str], extra: Literal["allow", "forbid"]) -> Any:
     """A customer's statement as a TypedDict: its ID, S_2 and the given features, each type-checked."""
     statement = TypedDict(  # type: ignore[misc]
         name,
@@ -92,7 +92,7 @@ def _statement_type(name: str, features: Iterable[str], extra: str) -> Any:
         },
         total=False,
     )
-    statement.__pydantic_config__ = ConfigDict(extra=extra)
+    statement.__pydantic_config__ = ConfigDict(extra=extra)  # type: ignore[attr-defined]
     return statement
 
 
@@ -147,7 +147,7 @@ class FastPath:
                 decoded = decoder.decode(body)
             except msgspec.MsgspecError:
                 continue
-            return [decoded] if decoder is self.one else decoded.customers  # type: ignore[no-any-return]
+            return [decoded] if decoder is self.one else decoded.customers  # type: ignore[attr-defined]
         return None
 
 

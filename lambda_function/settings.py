@@ -25,13 +25,13 @@ class Settings:
     model_cache_dir: str = "/tmp/model-cache"  # where an S3 model is downloaded
     decision_threshold: float | None = None  # None: the model's own threshold
     max_batch: int = 1000  # customers per HTTP request
-    max_body_bytes: int = 6 * 1024 * 1024  # Lambda's synchronous payload limit is 6 MB
+    max_body_bytes: int = 6_000_000  # under Lambda's 6 MB payload limit, with room for the event around it
     input_prefix: str = "incoming/"
     output_prefix: str = "scored/"
     error_prefix: str = "errors/"
     output_bucket: str | None = None  # None: the input's bucket
     output_format: str = "parquet"  # or csv, Kaggle's submission format
-    min_remaining_ms: int = 15_000  # stop and report when less time than this is left
+    min_remaining_ms: int = 20_000  # stop and report when less time than this is left
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -42,8 +42,12 @@ class Settings:
             variable = field.name.upper()
             raw = env.get(variable, "").strip()
             if raw:
-                values[field.name] = _PARSERS.get(field.name, str)(variable, raw)
+                values[field.name] = _PARSERS.get(field.name, _text)(variable, raw)
         return cls(**values)
+
+
+def _text(_variable: str, raw: str) -> str:
+    return raw
 
 
 def _integer(variable: str, raw: str) -> int:

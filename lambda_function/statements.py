@@ -212,7 +212,7 @@ def _require(present: list[str], needed: list[str]) -> None:
 
 
 def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _is_text_like(kind: pa.DataType) -> bool:
@@ -298,7 +298,8 @@ def _customer_codes(column: pa.ChunkedArray) -> np.ndarray:
     array = column.combine_chunks()
     if not pa.types.is_dictionary(array.type):
         array = pc.dictionary_encode(array)
-    return array.indices.to_numpy()
+    codes: np.ndarray = array.indices.to_numpy()
+    return codes
 
 
 def _latest(table: pa.Table) -> pa.Table:
@@ -352,7 +353,7 @@ def _bad_ids(ids: pa.Array) -> np.ndarray:
     comparison goes through its pandas shim, which imports pandas where it is installed."""
     blank = pc.utf8_length(pc.utf8_trim_whitespace(ids)).fill_null(0).to_numpy(zero_copy_only=False) == 0
     too_long = pc.utf8_length(ids).fill_null(0).to_numpy(zero_copy_only=False) > ID_MAX_LENGTH
-    return blank | too_long
+    return np.asarray(blank | too_long)
 
 
 class OutOfTime(Exception):
@@ -420,7 +421,8 @@ def _to_column(column: pa.ChunkedArray, name: str) -> Column:
     if pa.types.is_boolean(array.type):
         array = pc.cast(array, pa.int8())
     try:
-        return pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        values: np.ndarray = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        return values
     except pa.ArrowInvalid as error:
         raise InputError(f"column {name}: {error}") from None
 

@@ -26,10 +26,10 @@ __all__ = ["logger", "metrics", "MetricUnit", "count_rejection"]
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStdout(logging.StreamHandler[Any]):
     """Writes to sys.stdout as it is at each record, so a replaced stdout still gets the logs."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stdout
 
