@@ -17,6 +17,8 @@ import ctypes
 import importlib.util
 import json
 import sys
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,53 @@ def library_path() -> Path:
     raise BoosterError(f"{_LIBRARY_NAME} not found in the xgboost package")
 
 
+# XGBoost versions whose C API this binding was checked against (the functions below and
+# their signatures, c_api.h): 2.1 is the oldest with XGBoosterPredictFromDense's proxy.
+SUPPORTED_VERSIONS = ((2, 1), (4, 0))  # from (inclusive), to (exclusive)
+
+_c_void_p_p = ctypes.POINTER(ctypes.c_void_p)
+_c_uint64_p = ctypes.POINTER(ctypes.c_uint64)
+_c_char_p_p = ctypes.POINTER(ctypes.c_char_p)
+_c_int_p = ctypes.POINTER(ctypes.c_int)
+# Every C function called, with its argument and result types: ctypes then converts and
+# checks each call instead of guessing (a guessed 64-bit pointer or length is silently cut).
+_SIGNATURES: dict[str, tuple[list[Any], Any]] = {
+    "XGBoostVersion": ([_c_int_p, _c_int_p, _c_int_p], None),
+    "XGBGetLastError": ([], ctypes.c_char_p),
+    "XGBoosterCreate": ([_c_void_p_p, ctypes.c_uint64, _c_void_p_p], ctypes.c_int),
+    "XGBoosterFree": ([ctypes.c_void_p], ctypes.c_int),
+    "XGBoosterLoadModelFromBuffer": ([ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64], ctypes.c_int),
+    "XGBoosterGetNumFeature": ([ctypes.c_void_p, _c_uint64_p], ctypes.c_int),
+    "XGBoosterSaveJsonConfig": ([ctypes.c_void_p, _c_uint64_p, _c_char_p_p], ctypes.c_int),
+    "XGBoosterSetParam": ([ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p], ctypes.c_int),
+    "XGProxyDMatrixCreate": ([_c_void_p_p], ctypes.c_int),
+    "XGDMatrixCreateFromDense": ([ctypes.c_char_p, ctypes.c_char_p, _c_void_p_p], ctypes.c_int),
+    "XGDMatrixFree": ([ctypes.c_void_p], ctypes.c_int),
+    "XGBoosterPredictFromDense": (
+        [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_void_p,
+            ctypes.POINTER(_ShapePointer),
+            _c_uint64_p,
+            ctypes.POINTER(_FloatPointer),
+        ],
+        ctypes.c_int,
+    ),
+    "XGBoosterPredictFromDMatrix": (
+        [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.POINTER(_ShapePointer),
+            _c_uint64_p,
+            ctypes.POINTER(_FloatPointer),
+        ],
+        ctypes.c_int,
+    ),
+}
+
 _library: ctypes.CDLL | None = None
 
 
@@ -67,9 +116,29 @@ def _lib() -> ctypes.CDLL:
     global _library
     if _library is None:
         library = ctypes.CDLL(str(library_path()))
-        library.XGBGetLastError.restype = ctypes.c_char_p
+        for name, (arguments, result) in _SIGNATURES.items():
+            function = getattr(library, name)
+            function.argtypes, function.restype = arguments, result
         _library = library
+        check_version(xgboost_version())
     return _library
+
+
+def xgboost_version() -> tuple[int, int, int]:
+    """The version of the loaded XGBoost library, as it reports it."""
+    major, minor, patch = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+    (_library or _lib()).XGBoostVersion(ctypes.byref(major), ctypes.byref(minor), ctypes.byref(patch))
+    return major.value, minor.value, patch.value
+
+
+def check_version(version: tuple[int, int, int]) -> None:
+    low, high = SUPPORTED_VERSIONS
+    if not low <= version[:2] < high:
+        shown = ".".join(map(str, version))
+        raise BoosterError(
+            f"XGBoost {shown} is not supported: this binding was checked against {low[0]}.{low[1]} "
+            f"up to (not including) {high[0]}.{high[1]}"
+        )
 
 
 def _check(code: int) -> None:
@@ -102,31 +171,45 @@ def _expected(shape: Any, dims: ctypes.c_uint64, expected: tuple[int, ...]) -> t
     return expected
 
 
+def _free(handle: ctypes.c_void_p, proxy: ctypes.c_void_p) -> None:
+    """Frees a booster's C resources; run by its finalizer, once, when it is collected."""
+    library = _lib()
+    if proxy:
+        library.XGDMatrixFree(proxy)
+    if handle:
+        library.XGBoosterFree(handle)
+
+
 class Booster:
-    """One loaded XGBoost model. Not thread-safe (XGBoost reuses its output buffer)."""
+    """One loaded XGBoost model, for one thread at a time.
+
+    Not for concurrent calls: predictions share one proxy DMatrix and `set_threads` sets
+    the model's own parameter, so a second thread would change what the first is using. A
+    lock enforces it; an uncontended lock costs nothing next to a prediction. (XGBoost's
+    output buffers are per thread, so they are not the reason.)
+    """
 
     def __init__(self, model: bytes) -> None:
         lib = _lib()
+        self._lock = threading.Lock()
         self._handle = ctypes.c_void_p()
-        _check(lib.XGBoosterCreate(None, ctypes.c_uint64(0), ctypes.byref(self._handle)))
-        _check(lib.XGBoosterLoadModelFromBuffer(self._handle, model, ctypes.c_uint64(len(model))))
-        count = ctypes.c_uint64()
-        _check(lib.XGBoosterGetNumFeature(self._handle, ctypes.byref(count)))
-        self.num_features = int(count.value)
-        self._threads: int | None = None
         # One proxy for every prediction: given none, XGBoost builds one per call, and a
         # proxy's construction (its own context: device-string regex, cgroup CPU files)
         # costs about a third of predicting one row.
         self._proxy = ctypes.c_void_p()
+        self._finalizer = weakref.finalize(self, _free, self._handle, self._proxy)
+        _check(lib.XGBoosterCreate(None, 0, ctypes.byref(self._handle)))
+        _check(lib.XGBoosterLoadModelFromBuffer(self._handle, model, len(model)))
+        count = ctypes.c_uint64()
+        _check(lib.XGBoosterGetNumFeature(self._handle, ctypes.byref(count)))
+        self.num_features = int(count.value)
+        self._threads: int | None = None
         _check(lib.XGProxyDMatrixCreate(ctypes.byref(self._proxy)))
+        self.version = xgboost_version()
 
-    def __del__(self) -> None:
-        if _library is None:
-            return
-        if getattr(self, "_proxy", None):
-            _library.XGDMatrixFree(self._proxy)
-        if getattr(self, "_handle", None):
-            _library.XGBoosterFree(self._handle)
+    def close(self) -> None:
+        """Frees the C resources now rather than when collected."""
+        self._finalizer()
 
     def config(self) -> dict[str, Any]:
         """The learner's configuration (objective, base score...), as XGBoost saves it."""
@@ -137,15 +220,26 @@ class Booster:
 
     def set_threads(self, threads: int) -> None:
         """OpenMP threads per prediction; 0 is every core."""
+        with self._lock:
+            self._set_threads(threads)
+
+    def _set_threads(self, threads: int) -> None:
         if threads != self._threads:
             _check(_lib().XGBoosterSetParam(self._handle, b"nthread", str(threads).encode()))
             self._threads = threads
 
-    def predict(self, matrix: np.ndarray) -> np.ndarray:
-        """The model's output (a probability for binary:logistic) per row, as float32."""
+    def predict(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """The model's output (a probability for binary:logistic) per row, as float32;
+        `threads` sets the OpenMP threads of this and later calls (0: every core)."""
         matrix = self._checked(matrix)
         if not matrix.shape[0]:
             return np.empty(0, dtype=np.float32)
+        with self._lock:
+            if threads is not None:
+                self._set_threads(threads)
+            return self._predict(matrix)
+
+    def _predict(self, matrix: np.ndarray) -> np.ndarray:
         shape, dims, result = _ShapePointer(), ctypes.c_uint64(), _FloatPointer()
         _check(
             _lib().XGBoosterPredictFromDense(
@@ -165,6 +259,10 @@ class Booster:
         matrix = self._checked(matrix)
         if not matrix.shape[0]:
             return np.empty((0, self.num_features + 1), dtype=np.float32)
+        with self._lock:
+            return self._contributions(matrix)
+
+    def _contributions(self, matrix: np.ndarray) -> np.ndarray:
         lib = _lib()
         data = ctypes.c_void_p()
         _check(lib.XGDMatrixCreateFromDense(_array_interface(matrix), _DMATRIX, ctypes.byref(data)))

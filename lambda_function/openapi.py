@@ -67,6 +67,7 @@ class LoadedModel(BaseModel):
     name: str
     version: str
     checksum: str
+    xgboost: str
 
 
 class HealthResponse(BaseModel):
@@ -87,6 +88,7 @@ class ModelDescription(BaseModel):
     created: str | None
     source: Any
     checksum: str
+    xgboost: str
     threshold: float
     inputs: ModelInputs
     metrics: dict[str, Any]

@@ -84,6 +84,11 @@ class Model:
         return float(self.manifest.get("threshold", 0.5))
 
     @property
+    def xgboost_version(self) -> str:
+        """The XGBoost library the booster runs on, checked against the supported range at load."""
+        return ".".join(map(str, self.booster.version))
+
+    @property
     def inputs(self) -> list[str]:
         return self.pipeline.inputs
 
@@ -96,8 +101,7 @@ class Model:
             matrix = matrix.copy()
             matrix[rejected] = 0.0  # scored, then discarded below
         # Waking a thread pool costs more than predicting a few rows on one core.
-        self.booster.set_threads(1 if n_rows <= SMALL_BATCH else 0)
-        probability = self.booster.predict(matrix).astype(np.float64)
+        probability = self.booster.predict(matrix, threads=1 if n_rows <= SMALL_BATCH else 0).astype(np.float64)
         if rejected is not None:
             probability[rejected] = np.nan
         return Scores(probability, probability >= self.threshold, encoded)

@@ -64,7 +64,12 @@ class ScoringService:
     def health(self) -> tuple[int, dict[str, Any]]:
         if self.model is None:
             return 503, {"status": "unavailable", "ready": False, "error": self.load_error}
-        model = {"name": self.model.name, "version": self.model.version, "checksum": self.model.checksum}
+        model = {
+            "name": self.model.name,
+            "version": self.model.version,
+            "checksum": self.model.checksum,
+            "xgboost": self.model.xgboost_version,
+        }
         return 200, {"status": "ok", "ready": True, "model": model}
 
     def describe(self) -> dict[str, Any]:
@@ -77,6 +82,7 @@ class ScoringService:
             "created": manifest.get("created"),
             "source": manifest.get("source"),
             "checksum": model.checksum,
+            "xgboost": model.xgboost_version,
             "threshold": model.threshold,
             "inputs": {
                 "numeric": list(model.pipeline.imputation),

@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import xgboost
 from conftest import (
     BAD_CUSTOMER_PROBABILITY,
     EVENTS,
@@ -117,9 +118,11 @@ def test_health_and_model_description(committed_model: Model) -> None:
         "name": committed_model.name,
         "version": committed_model.version,
         "checksum": committed_model.checksum,
+        "xgboost": xgboost.__version__,  # the library the package ships is the one the binding loads
     }
     status, body, _ = call(rest_api_v1("GET", "/v1/model"))
     assert status == 200 and body["threshold"] == 0.5 and body["metrics"]["auc"] > 0.7
+    assert body["xgboost"] == xgboost.__version__
     assert body["inputs"]["categorical"]["D_64"] == ["-1", "None", "O", "R", "U"]
 
 
