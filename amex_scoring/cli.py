@@ -71,14 +71,10 @@ def _import_legacy(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
+    from lambda_function.file_scoring import score_statements
+    from lambda_function.predictions import write_predictions_file
     from lambda_function.scoring import Model
-    from lambda_function.statements import (
-        InputError,
-        input_format,
-        local_opener,
-        score_statements,
-        write_predictions_file,
-    )
+    from lambda_function.statements import InputError, input_format, local_opener
 
     fmt = input_format(args.input)
     if fmt is None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lambda_function.latest import NO_DATE, latest_rows
 from lambda_function.schema import CUSTOMER_ID, STATEMENT_DATE, TEXT_CATEGORICAL
 
 # The 21 inputs of the user's original model.
@@ -22,12 +23,11 @@ MISSING_TEXT = "None"  # what `astype(str)` made of a missing D_63/D_64 in the o
 
 
 def latest_statement_per_customer(frame: pd.DataFrame) -> pd.DataFrame:
-    """The latest `S_2` of each customer; ties go to the later row, as at run time."""
+    """The latest `S_2` of each customer, by the runtime's own rule (lambda_function.latest)."""
     dates = pd.to_datetime(frame[STATEMENT_DATE].astype("string").str.slice(0, 10), format="%Y-%m-%d")
-    order = np.lexsort((np.arange(len(frame)), dates.fillna(pd.Timestamp.min).to_numpy()))
-    latest = frame.iloc[order].drop_duplicates(CUSTOMER_ID, keep="last")
-    first_seen = frame[CUSTOMER_ID].drop_duplicates()
-    return latest.set_index(CUSTOMER_ID).loc[first_seen.to_numpy()].reset_index()
+    days = np.where(dates.isna(), NO_DATE, dates.to_numpy(dtype="datetime64[D]").astype(np.int64))
+    codes, _ = pd.factorize(frame[CUSTOMER_ID])  # numbered in order of first appearance
+    return frame.iloc[latest_rows(codes, days)].reset_index(drop=True)
 
 
 def vectorizer_records(

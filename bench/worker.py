@@ -25,8 +25,10 @@ def peak_rss_mb() -> float:
 def batch_ours(args: argparse.Namespace) -> dict[str, Any]:
     import xgboost  # noqa: F401  (loads libxgboost outside the timing, as the original side's import does)
 
+    from lambda_function.file_scoring import score_statements
+    from lambda_function.predictions import write_predictions_file
     from lambda_function.scoring import Model
-    from lambda_function.statements import input_format, local_opener, score_statements, write_predictions_file
+    from lambda_function.statements import input_format, local_opener
 
     start = time.perf_counter()
     model = Model(args.model).load()

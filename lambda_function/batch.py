@@ -19,12 +19,14 @@ import numpy as np
 from botocore.exceptions import ClientError
 
 from .drift import drift_report
+from .file_scoring import ScoredFile, score_statements
 from .outputs import output_keys
+from .predictions import encode_predictions
 from .s3 import PinnedObject, is_missing, s3_client
 from .s3_events import S3Object, objects_in
 from .scoring import Model, load_for_handler
 from .settings import Settings
-from .statements import InputError, Opener, OutOfTime, ScoredFile, encode_predictions, input_format, score_statements
+from .statements import InputError, Opener, OutOfTime, input_format
 from .telemetry import MetricUnit, logger, metrics
 
 __all__ = ["BatchScorer", "FileJob", "S3Object", "handler", "objects_in", "skip_reason"]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,23 +162,3 @@ def load_for_handler() -> Loaded:
         return Loaded(settings, None, str(error))
     logger.info("model loaded", extra={"model": model.name, "version": model.version, "checksum": model.checksum})
     return Loaded(settings, model, None)
-
-
-def _statement_key(date: Any) -> tuple[int, Any]:
-    if date is None:
-        return (0, dt.date.min)
-    if isinstance(date, dt.datetime):
-        return (1, date.date())
-    if isinstance(date, dt.date):
-        return (1, date)
-    return (1, dt.date.fromisoformat(str(date)[:10]))
-
-
-def latest_statements(ids: Sequence[str], dates: Sequence[Any]) -> list[int]:
-    """The row of each customer's latest `S_2` (ties: the later row), customers in first-seen order."""
-    chosen: dict[str, tuple[tuple[int, Any], int]] = {}
-    for row, (customer, date) in enumerate(zip(ids, dates, strict=True)):
-        key = _statement_key(date)
-        if customer not in chosen or key >= chosen[customer][0]:
-            chosen[customer] = (key, row)
-    return [row for _, row in chosen.values()]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .latest import latest_statements
 from .payload import ParsedBody, RequestError
 from .schema import CUSTOMER_ID, STATEMENT_DATE
-from .scoring import Model, latest_statements
+from .scoring import Model
 from .telemetry import MetricUnit, metrics
 
 

@@ -1,21 +1,17 @@
-"""Statement files (Parquet, CSV, CSV.gz) -> one row per customer -> scores -> output file.
+"""Reading statement files (Parquet, CSV, CSV.gz): each customer's latest statement.
 
 Streams the input batch by batch and keeps only each customer's latest statement, so
-memory grows with the number of customers, not with the file. The S3 handler and the
-`score` CLI both call `score_statements`, then `encode_predictions` (one S3 PUT) or
-`write_predictions_file` (a local file, renamed into place).
+memory grows with the number of customers, not with the file. `read_customers` is the
+entry point; scoring.score_statements reads and scores, predictions.py writes.
 """
 
 from __future__ import annotations
 
 import functools
-import io
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .features import Categorical, Column
+from .latest import NO_DATE, latest_rows
 from .schema import (
     CUSTOMER_ID,
     CUSTOMER_ID_RULE,
@@ -34,11 +31,9 @@ from .schema import (
     STATEMENT_DATE_PATTERN,
     STATEMENT_DATE_RULE,
 )
-from .scoring import Model
 
 BATCH_ROWS = 131_072
 CSV_CHUNK_BYTES = 8 << 20
-SCORE_CHUNK = 131_072
 _DATE = "__date"
 T = TypeVar("T")
 
@@ -66,16 +61,6 @@ class Customers:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-@dataclass
-class ScoredFile:
-    predictions: pa.Table  # customer_ID, prediction, default
-    rows_read: int
-    customers: int
-    skipped: dict[str, int] = field(default_factory=dict)  # reason -> customers
-    unseen: dict[str, int] = field(default_factory=dict)  # input -> customers with an unseen category
-    drift_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # what PSI is computed on
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -265,15 +250,12 @@ def _check_types(batch: pa.RecordBatch, numeric: set[str]) -> None:
             raise InputError(f"column {name} has type {column.type}, expected {expected}")
 
 
-_NO_DATE = np.iinfo(np.int64).min  # a missing S_2 sorts before every date
-
-
 def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int) -> np.ndarray:
     """`S_2` as sortable int64 seconds. Text dates are parsed once per distinct value."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if pa.types.is_null(column.type):
-        return np.full(len(column), _NO_DATE)
+        return np.full(len(column), NO_DATE)
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     values = column.dictionary
@@ -287,8 +269,8 @@ def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int) -> np.n
             value = stripped[codes[row]].as_py()
             raise InputError(f"column {STATEMENT_DATE} row {first_row + row}: {value!r} is not {STATEMENT_DATE_RULE}")
         values = pc.strptime(pc.utf8_slice_codeunits(stripped, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
-    seconds = pc.cast(pc.cast(values, pa.timestamp("s")), pa.int64()).fill_null(_NO_DATE).to_numpy()
-    return np.where(codes >= 0, seconds[np.maximum(codes, 0)] if seconds.size else _NO_DATE, _NO_DATE)
+    seconds = pc.cast(pc.cast(values, pa.timestamp("s")), pa.int64()).fill_null(NO_DATE).to_numpy()
+    return np.where(codes >= 0, seconds[np.maximum(codes, 0)] if seconds.size else NO_DATE, NO_DATE)
 
 
 def _customer_codes(column: pa.ChunkedArray) -> np.ndarray:
@@ -303,24 +285,8 @@ def _customer_codes(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _latest(table: pa.Table) -> pa.Table:
-    """Keep each customer's row with the latest date, in order of first appearance.
-
-    Rows of one customer appear in file order, so a stable sort on (customer, date) leaves
-    the later row last among equal dates, as `drop_duplicates(keep="last")` did.
-    """
-    codes = _customer_codes(table[CUSTOMER_ID]).astype(np.int64)
-    dates = table[_DATE].to_numpy()
-    known = dates != _NO_DATE
-    first = dates[known].min() if known.any() else 0
-    span = int(dates[known].max() - first) + 2 if known.any() else 1
-    if span.bit_length() + int(codes.max(initial=0)).bit_length() < 63:
-        # One int64 key; timsort is linear on files already in (customer, date) order.
-        order = np.argsort((codes << span.bit_length()) | np.where(known, dates - first + 1, 0), kind="stable")
-    else:
-        order = np.lexsort((dates, codes))
-    ordered = codes[order]
-    last = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True))
-    return table.take(order[last])
+    """Keep each customer's latest statement (latest.py's rule), in order of first appearance."""
+    return table.take(latest_rows(_customer_codes(table[CUSTOMER_ID]), table[_DATE].to_numpy()))
 
 
 def _plain_ids(table: pa.Table) -> pa.Table:
@@ -427,98 +393,6 @@ def _to_column(column: pa.ChunkedArray, name: str) -> Column:
         raise InputError(f"column {name}: {error}") from None
 
 
-# -- scoring ----------------------------------------------------------------------------
-
-
-def score_customers(model: Model, customers: Customers) -> ScoredFile:
-    """Score in chunks so the float32 matrix stays small; drop rows that cannot be scored."""
-    n = len(customers)
-    probability = np.empty(n)
-    default = np.empty(n, dtype=bool)
-    rejected = np.zeros(n, dtype=bool)
-    skipped: dict[str, int] = {}
-    unseen: dict[str, int] = {}
-    drift: dict[str, list[np.ndarray]] = {}
-    for start in range(0, n, SCORE_CHUNK):
-        stop = min(n, start + SCORE_CHUNK)
-        chunk = {name: _slice(column, start, stop) for name, column in customers.columns.items()}
-        scores = model.predict(chunk, stop - start)
-        probability[start:stop] = scores.probability
-        default[start:stop] = scores.default
-        rejected[start:stop] = scores.encoded.rejected()
-        for name, mask in scores.encoded.nonfinite.items():
-            reason = f"non-finite value in {name}"
-            skipped[reason] = skipped.get(reason, 0) + int(mask.sum())
-        for name, (rows, _) in scores.encoded.unseen.items():
-            unseen[name] = unseen.get(name, 0) + int(rows.size)
-        for name, values in (*scores.encoded.numeric.items(), *scores.encoded.positions.items()):
-            drift.setdefault(name, []).append(values)
-    keep = ~rejected
-    predictions = pa.table(
-        {
-            CUSTOMER_ID: customers.ids.filter(pa.array(keep)) if rejected.any() else customers.ids,
-            "prediction": pa.array(probability[keep]),
-            "default": pa.array(default[keep]),
-        }
-    )
-    drift_inputs = {name: np.concatenate(parts)[keep] for name, parts in drift.items()}
-    drift_inputs["score"] = probability[keep]
-    return ScoredFile(predictions, customers.rows_read, int(keep.sum()), skipped, unseen, drift_inputs)
-
-
-def _slice(column: Column, start: int, stop: int) -> Column:
-    if isinstance(column, Categorical):
-        return Categorical(column.codes[start:stop], column.values)
-    return column[start:stop]
-
-
-def score_statements(
-    model: Model, open_file: Opener, fmt: str, should_stop: Callable[[], bool] | None = None
-) -> ScoredFile:
-    pipeline = model.pipeline
-    customers = read_customers(open_file, fmt, list(pipeline.imputation), list(pipeline.vocabularies), should_stop)
-    return score_customers(model, customers)
-
-
 def local_opener(path: str | Path) -> Opener:
     # Plain reads, not a memory map: mapped pages of a 10 GB file would count as our memory.
     return lambda: pa.OSFile(str(path), "rb")
-
-
-# -- writing ----------------------------------------------------------------------------
-
-
-def prediction_table(scored: ScoredFile, model: Model, output_format: str) -> pa.Table:
-    if output_format == "csv":  # the Kaggle submission format
-        return scored.predictions.select([CUSTOMER_ID, "prediction"])
-    version = pa.repeat(pa.scalar(model.version, pa.string()), scored.predictions.num_rows)
-    return scored.predictions.append_column("model_version", version)
-
-
-def encode_predictions(scored: ScoredFile, model: Model, output_format: str) -> bytes:
-    """The whole output file in memory: written in one PUT, so never half-written."""
-    table = prediction_table(scored, model, output_format)
-    sink = io.BytesIO()
-    if output_format == "csv":
-        pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
-    else:
-        # A dictionary only where values repeat: on unique IDs and scores it is wasted work
-        # (40% of the write, measured on 100,000 customers) and a larger file.
-        pq.write_table(table, sink, compression="zstd", use_dictionary=["model_version"])
-    return sink.getvalue()
-
-
-def write_predictions_file(scored: ScoredFile, model: Model, path: str | Path) -> None:
-    """Write next to the target, then rename: a reader never sees a partial file."""
-    path = Path(path)
-    output_format = "csv" if path.suffix.lower() == ".csv" else "parquet"
-    data = encode_predictions(scored, model, output_format)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

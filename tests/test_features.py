@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lambda_function.features import Categorical, FeaturePipeline, Vocabulary
-from lambda_function.scoring import latest_statements
+from lambda_function.latest import latest_statements
 
 
 def test_numeric_codes_are_found_however_they_are_spelt() -> None:
@@ -155,7 +157,8 @@ def test_latest_statement_wins_whatever_the_order() -> None:
         {"customer_ID": "b", "S_2": None, "P_2": 4.0},
         {"customer_ID": "b", "S_2": "2018-01-05", "P_2": 5.0},  # same date: the later record
     ]
-    rows = latest_statements([r["customer_ID"] for r in records], [r["S_2"] for r in records])
+    dates = [None if r["S_2"] is None else dt.date.fromisoformat(r["S_2"]) for r in records]  # as validated
+    rows = latest_statements([r["customer_ID"] for r in records], dates)
     assert [records[row]["customer_ID"] for row in rows] == ["b", "a"]
     assert [records[row]["P_2"] for row in rows] == [5.0, 2.0]
 

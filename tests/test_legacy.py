@@ -19,8 +19,9 @@ from amex_scoring.recipe import (
     latest_statement_per_customer,
     vectorizer_records,
 )
+from lambda_function.file_scoring import score_statements
 from lambda_function.scoring import Model
-from lambda_function.statements import local_opener, score_statements
+from lambda_function.statements import local_opener
 
 
 def _example(legacy_dir: Path, which: str) -> dict:

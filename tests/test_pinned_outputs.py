@@ -21,8 +21,9 @@ from amex_scoring.invoke import LambdaContext
 from lambda_function import api
 from lambda_function.booster import Booster
 from lambda_function.drift import psi
+from lambda_function.file_scoring import score_statements
 from lambda_function.scoring import Model
-from lambda_function.statements import local_opener, score_statements
+from lambda_function.statements import local_opener
 
 CUSTOMER = {
     "customer_ID": "4fb3c3dba2e71ca70d1d3519f6915d4c3194692ab2d58af771965bbad44c7beb",

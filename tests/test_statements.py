@@ -10,9 +10,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from lambda_function import statements
+from lambda_function import file_scoring, statements
+from lambda_function.file_scoring import score_statements
 from lambda_function.scoring import Model
-from lambda_function.statements import InputError, local_opener, score_statements
+from lambda_function.statements import InputError, local_opener
 
 
 def _set(table: pa.Table, name: str, make: Callable[[pa.ChunkedArray], pa.Array]) -> pa.Table:
@@ -76,7 +77,7 @@ def test_many_small_batches_give_what_one_batch_gives(
     table = pq.read_table(statements_file)
     expected = _score(committed_model, table, tmp_path / "a.parquet")
     monkeypatch.setattr(statements, "BATCH_ROWS", 64)
-    monkeypatch.setattr(statements, "SCORE_CHUNK", 50)
+    monkeypatch.setattr(file_scoring, "SCORE_CHUNK", 50)
     assert _score(committed_model, table, tmp_path / "b.parquet") == expected
 
 

@@ -1,0 +1,79 @@
+"""Scoring a statements file: each customer's latest statement, through the same Model.
+
+Kept apart from scoring.py so the HTTP function, which scores JSON, never imports pyarrow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from .features import Categorical, Column
+from .schema import CUSTOMER_ID
+from .scoring import Model
+from .statements import Customers, Opener, read_customers
+
+SCORE_CHUNK = 131_072  # customers per matrix: bounds the float32 matrix of a large file
+
+
+@dataclass
+class ScoredFile:
+    predictions: pa.Table  # customer_ID, prediction, default
+    rows_read: int
+    customers: int
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> customers
+    unseen: dict[str, int] = field(default_factory=dict)  # input -> customers with an unseen category
+    drift_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # what PSI is computed on
+
+
+def score_customers(model: Model, customers: Customers) -> ScoredFile:
+    """Score in chunks so the float32 matrix stays small; drop rows that cannot be scored."""
+    n = len(customers)
+    probability = np.empty(n)
+    default = np.empty(n, dtype=bool)
+    rejected = np.zeros(n, dtype=bool)
+    skipped: dict[str, int] = {}
+    unseen: dict[str, int] = {}
+    drift: dict[str, list[np.ndarray]] = {}
+    for start in range(0, n, SCORE_CHUNK):
+        stop = min(n, start + SCORE_CHUNK)
+        chunk = {name: _slice(column, start, stop) for name, column in customers.columns.items()}
+        scores = model.predict(chunk, stop - start)
+        probability[start:stop] = scores.probability
+        default[start:stop] = scores.default
+        rejected[start:stop] = scores.encoded.rejected()
+        for name, mask in scores.encoded.nonfinite.items():
+            reason = f"non-finite value in {name}"
+            skipped[reason] = skipped.get(reason, 0) + int(mask.sum())
+        for name, (rows, _) in scores.encoded.unseen.items():
+            unseen[name] = unseen.get(name, 0) + int(rows.size)
+        for name, values in (*scores.encoded.numeric.items(), *scores.encoded.positions.items()):
+            drift.setdefault(name, []).append(values)
+    keep = ~rejected
+    predictions = pa.table(
+        {
+            CUSTOMER_ID: customers.ids.filter(pa.array(keep)) if rejected.any() else customers.ids,
+            "prediction": pa.array(probability[keep]),
+            "default": pa.array(default[keep]),
+        }
+    )
+    drift_inputs = {name: np.concatenate(parts)[keep] for name, parts in drift.items()}
+    drift_inputs["score"] = probability[keep]
+    return ScoredFile(predictions, customers.rows_read, int(keep.sum()), skipped, unseen, drift_inputs)
+
+
+def _slice(column: Column, start: int, stop: int) -> Column:
+    if isinstance(column, Categorical):
+        return Categorical(column.codes[start:stop], column.values)
+    return column[start:stop]
+
+
+def score_statements(
+    model: Model, open_file: Opener, fmt: str, should_stop: Callable[[], bool] | None = None
+) -> ScoredFile:
+    pipeline = model.pipeline
+    customers = read_customers(open_file, fmt, list(pipeline.imputation), list(pipeline.vocabularies), should_stop)
+    return score_customers(model, customers)
