@@ -10,7 +10,12 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# Python 3.11+ first, in words; a .venv left by an older Python is made anew, not reused.
+NEEDS_311 := import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'this project needs Python 3.11 or newer, found ' + sys.version.split()[0] + ': run make PYTHON=python3.11 (or newer)')
+
 $(STAMP): requirements/dev.txt requirements/sam.txt pyproject.toml
+	@$(PYTHON) -c "$(NEEDS_311)"
+	@if test -x $(BIN)/python && ! $(BIN)/python -c "$(NEEDS_311)" 2>/dev/null; then rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .

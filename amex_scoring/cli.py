@@ -12,6 +12,15 @@ from pathlib import Path
 DEFAULT_MODEL = os.environ.get("MODEL_URI") or str(Path(__file__).resolve().parent.parent / "model")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("amex-scoring")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _require_files(*paths: str) -> None:
     for path in paths:
         if not Path(path).is_file():
@@ -98,6 +107,8 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     if args.model:
+        if "://" not in args.model and not Path(args.model).is_dir():
+            raise FileNotFoundError(f"model directory not found: {args.model}")
         os.environ["MODEL_URI"] = args.model
     from lambda_function.api import asgi_app
 
@@ -105,14 +116,24 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _invoke(args: argparse.Namespace) -> None:
-    from .invoke import invoke
+    from .invoke import invoke, with_local_s3
 
-    event = json.loads(Path(args.event).read_text())
-    print(json.dumps(invoke(event, args.function), indent=1, default=str))
+    _require_files(args.event)
+    try:
+        event = json.loads(Path(args.event).read_text())
+    except ValueError as error:
+        raise ValueError(f"{args.event}: not a JSON event ({error})") from None
+    if args.local_s3 is not None:  # S3 events name a bucket and key: make them exist, on this machine
+        _require_files(args.local_s3)
+        result = with_local_s3(event, Path(args.local_s3), lambda: invoke(event, args.function))
+    else:
+        result = invoke(event, args.function)
+    print(json.dumps(result, indent=1, default=str))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amex-scoring", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = commands.add_parser("synth", help="write synthetic AmEx-layout statements (Parquet)")
@@ -139,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import-legacy",
         help="convert pickled imputer/vectorizer/pipeline into a model directory",
         description="Unpickling runs code stored in the files: only import files you trust. "
-        "Accepts a joblib Pipeline of MinMaxScaler/RFE/XGBClassifier steps (any subset) or a bare "
+        "Accepts a joblib Pipeline of MinMaxScaler/RFE/RFECV/XGBClassifier steps (any subset) or a bare "
         "XGBClassifier/Booster, and checks parity with the pickles before writing.",
     )
     legacy.add_argument("--vectorizer", required=True, help="DictVectorizer pickle")
@@ -166,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     invoke = commands.add_parser("invoke", help="call a Lambda handler with an event file, as the runtime does")
     invoke.add_argument("--event", required=True, help="event JSON (e.g. events/api-predict.json)")
     invoke.add_argument("--function", choices=["api", "batch"], help="default: chosen from the event's shape")
+    invoke.add_argument(
+        "--local-s3",
+        metavar="FILE",
+        help="for an S3 event: start a local S3 server (moto), put FILE at the event's bucket and key, "
+        "invoke, and list what the function wrote",
+    )
     invoke.set_defaults(run=_invoke)
     return parser
 

@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     shown["drift"] = {"max_psi": summary["drift"]["max_psi"], "score_psi": summary["drift"]["psi"]["score"]}
     print("   summary says: " + json.dumps(shown, indent=1).replace("\n", "\n   "))
+    print(
+        "   (duration_seconds is mostly the local S3 server: moto copies the whole object on every ranged"
+        "\n   read. On S3, or from a local file with `amex-scoring score`, scoring takes a fraction of it.)"
+    )
     output_key = result["output"].split(f"s3://{bucket}/", 1)[1]
     table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=output_key)["Body"].read()))
     print("   first predictions:")

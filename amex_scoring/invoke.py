@@ -12,6 +12,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 HANDLERS = {"api": "lambda_function.api.handler", "batch": "lambda_function.batch.handler"}
@@ -57,3 +59,32 @@ def invoke(event: dict[str, Any], function: str | None = None, timeout_seconds: 
     # In Lambda, logs and EMF metrics go to stdout for CloudWatch; here stdout is the result.
     with contextlib.redirect_stdout(sys.stderr):
         return load_handler(function)(event, LambdaContext(function, timeout))
+
+
+def with_local_s3(event: dict[str, Any], data: Path, call: Callable[[], Any]) -> dict[str, Any]:
+    """Runs `call` against a local S3 server holding `data` at each object the event names."""
+    from lambda_function.s3 import s3_client
+    from lambda_function.s3_events import objects_in
+
+    from .demo import start_s3_server
+
+    saved = dict(os.environ)
+    server, endpoint = start_s3_server()
+    s3_client.cache_clear()
+    try:
+        s3 = s3_client()
+        for obj in objects_in(event):
+            if obj.bucket not in {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}:
+                s3.create_bucket(Bucket=obj.bucket)
+            s3.put_object(Bucket=obj.bucket, Key=obj.key, Body=data.read_bytes())
+        result = call()
+        buckets = {obj.bucket for obj in objects_in(event)}
+        listed = {
+            name: [item["Key"] for item in s3.list_objects_v2(Bucket=name).get("Contents", [])] for name in buckets
+        }
+        return {"local_s3": endpoint, "result": result, "objects": listed}
+    finally:
+        server.stop()  # type: ignore[attr-defined]
+        os.environ.clear()
+        os.environ.update(saved)  # the endpoint and credentials were this call's alone
+        s3_client.cache_clear()

@@ -57,9 +57,42 @@ def amex_metric(y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
 
 def read_statements(path: str | Path, columns: list[str]) -> pd.DataFrame:
     path = Path(path)
+    present = _column_names(path)
+    missing = [name for name in columns if name not in present]
+    if missing:
+        raise ValueError(f"{path}: missing required columns: {', '.join(missing)}")
     if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path, columns=columns)
     return pd.read_csv(path, usecols=columns)
+
+
+def _column_names(path: Path) -> list[str]:
+    """A file's column names, or one clear error: Parquet by its footer, anything else as CSV."""
+    if path.read_bytes()[:4] == b"PAR1" or path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        except Exception as error:
+            raise ValueError(f"{path}: not a readable Parquet file ({error})") from None
+    try:
+        return list(pd.read_csv(path, nrows=0).columns)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ValueError(f"{path}: not a CSV file ({type(error).__name__})") from None
+
+
+def read_labels(path: str | Path) -> pd.DataFrame:
+    """`customer_ID,target`, checked: a CSV, both columns, 0/1 targets."""
+    path = Path(path)
+    if path.read_bytes()[:4] == b"PAR1":
+        raise ValueError(f"{path}: the labels are a Parquet file; expected a CSV with customer_ID,target")
+    names = _column_names(path)
+    if "target" not in names or CUSTOMER_ID not in names:
+        raise ValueError(f"{path}: expected columns customer_ID,target, found {', '.join(names[:5]) or 'none'}")
+    targets = pd.read_csv(path, usecols=[CUSTOMER_ID, "target"], dtype={CUSTOMER_ID: str})
+    if not targets["target"].isin([0, 1]).all():
+        raise ValueError(f"{path}: target must be 0 or 1 in every row")
+    return targets
 
 
 def train(
@@ -85,12 +118,16 @@ def train(
     numeric, categorical = list(NUMERIC_INPUTS), list(CATEGORICAL_INPUTS)
     statements = read_statements(data, [CUSTOMER_ID, STATEMENT_DATE, *numeric, *categorical])
     customers = latest_statement_per_customer(statements)
-    targets = pd.read_csv(labels, dtype={CUSTOMER_ID: str})
-    if "target" not in targets or CUSTOMER_ID not in targets:
-        raise ValueError(f"{labels}: expected columns customer_ID,target")
-    customers = customers.merge(targets[[CUSTOMER_ID, "target"]], on=CUSTOMER_ID, how="inner", validate="1:1")
+    targets = read_labels(labels)
+    statement_customers = len(customers)
+    customers = customers.merge(targets, on=CUSTOMER_ID, how="inner", validate="1:1")
     if len(customers) < 100:
         raise ValueError(f"only {len(customers)} customers have a label; need at least 100")
+    if len(customers) < 0.9 * statement_customers:  # most likely labels of another data set
+        raise ValueError(
+            f"{labels}: only {len(customers)} of the {statement_customers} customers in {data} have a label; "
+            "label at least 90% of them"
+        )
     fit, held_out = train_test_split(customers, test_size=0.2, random_state=seed, stratify=customers["target"])
 
     imputed = numeric + [name for name in categorical if pd.api.types.is_numeric_dtype(customers[name])]

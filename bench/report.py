@@ -253,6 +253,15 @@ def _goals(r: dict[str, Any]) -> list[str]:
             f"peak {b['peak_rss_mb']:,.0f} MB" if b["ok"] else "failed under the cap",
             not fits,
         )
+    csv_memory = r.get("csv_memory")
+    if csv_memory and csv_memory["csv.gz"]["ok"] and csv_memory["parquet"]["ok"]:
+        csv_mb, parquet_mb = csv_memory["csv.gz"]["peak_rss_mb"], csv_memory["parquet"]["peak_rss_mb"]
+        add(
+            f"CSV.gz peak memory vs Parquet, one customer's {csv_memory['rows']:,} rows (#16)",
+            "≤ 1.3x",
+            f"{csv_mb:,.0f} MB vs {parquet_mb:,.0f} MB, {csv_mb / parquet_mb:.2f}x",
+            csv_mb <= 1.3 * parquet_mb,
+        )
     http = r.get("http")
     if http:
         one, flask_one, big = http["ours"]["1"], http["flask"]["1"], http["ours"]["1000"]

@@ -256,6 +256,37 @@ def bench_cold_start(legacy: Path, runs: int) -> dict[str, Any]:
     }
 
 
+def one_customer_file(rows: int) -> tuple[Path, Path]:
+    """One customer's `rows` statements, as Parquet and as CSV.gz: only rows, no customers, to grow."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    parquet, csv = DATA / f"one-customer-{rows}.parquet", DATA / f"one-customer-{rows}.csv.gz"
+    if not csv.exists():
+        log(f"writing one customer's {rows} statements as Parquet and CSV.gz")
+        row = pq.read_table(synthetic(1, seed=3)).slice(0, 1)
+        table = row.take(pa.array(np.zeros(rows, dtype=np.int64)))
+        pq.write_table(table, parquet, row_group_size=131_072)
+        with pa.CompressedOutputStream(str(csv), "gzip") as out:
+            pacsv.write_csv(table, out)
+    return parquet, csv
+
+
+def bench_csv_memory(model: Path, rows: int, runs: int) -> dict[str, Any]:
+    """Peak memory of the same rows read as CSV.gz and as Parquet, alternating (#16: within 1.3x)."""
+    parquet, csv = one_customer_file(rows)
+    out = Path(tempfile.mkdtemp(prefix="bench-out-"))
+    log(f"CSV.gz against Parquet memory, one customer's {rows} rows x{runs}")
+    results: dict[str, list[dict[str, Any]]] = {"parquet": [], "csv.gz": []}
+    for _ in range(runs):
+        for name, path in (("parquet", parquet), ("csv.gz", csv)):
+            args = ["batch-ours", "--model", str(model), "--input", str(path), "--output", str(out / "o.parquet")]
+            results[name].append(run_worker(args))
+    return {"rows": rows, **{name: batch_summary(found) for name, found in results.items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small inputs, one run each: a smoke test")
@@ -278,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         results["files_kaggle"] = bench_files(model, legacy, KAGGLE_CUSTOMERS, runs, 1, 20.0)
     results["s3"] = bench_s3(model, 5_000 if args.quick else 20_000, runs)
+    results["csv_memory"] = bench_csv_memory(model, 200_000 if args.quick else 2_000_000, runs)
     results["http"] = bench_http(model, legacy)
     results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)
     results["seconds"] = time.time() - started

@@ -176,8 +176,10 @@ class Encoded:
         notes: list[list[str]] = [[] for _ in range(self.matrix.shape[0])]
         for name, (rows, values) in self.unseen.items():
             for row, value in zip(rows.tolist(), values, strict=True):
-                shown = "missing value" if is_missing(value) else f"category {value!r}"
-                notes[row].append(f"{name}: unseen {shown}, encoded as all zeros")
+                if is_missing(value):  # a categorical training never saw missing: no category to impute
+                    notes[row].append(f"{name}: missing, and never missing in training: encoded as all zeros")
+                else:
+                    notes[row].append(f"{name}: unseen category {value!r}, encoded as all zeros")
         return notes
 
     def rejected(self) -> np.ndarray | None:

@@ -44,13 +44,21 @@ def write_predictions_file(scored: ScoredFile, model: Model, path: str | Path) -
     """Write next to the target, then rename: a reader never sees a partial file."""
     path = Path(path)
     output_format = "csv" if path.suffix.lower() == ".csv" else "parquet"
+    if not path.parent.is_dir():  # a mistyped folder is an error, not a new folder
+        raise FileNotFoundError(f"output folder not found: {path.parent}")
     data = encode_predictions(scored, model, output_format)
-    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600, made what open() would have made
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

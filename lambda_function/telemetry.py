@@ -49,7 +49,10 @@ def emit(values: dict[str, list[float]], units: dict[str, str], dimensions: dict
     """One line of CloudWatch's embedded metric format on stdout, which Lambda sends to CloudWatch Logs.
 
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+    Nothing is written when POWERTOOLS_METRICS_DISABLED is true, as powertools' own `Metrics` does.
     """
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in ("1", "true", "yes", "on"):
+        return
     declaration = {
         "Namespace": NAMESPACE,
         "Dimensions": [list(dimensions)],

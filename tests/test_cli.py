@@ -202,3 +202,68 @@ def test_invoke_tells_the_function_from_the_event_shape() -> None:
     assert function_for(http_api_v2("GET", "/health")) == function_for(rest_api_v1("GET", "/health")) == "api"
     with pytest.raises(ValueError, match="--function"):
         function_for({"hello": "world"})
+
+
+def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_the_rough_edges_a_new_user_hit_are_one_clear_line(
+    statements_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _error(capsys, ["serve", "--model", str(tmp_path / "nope")]) == (
+        f"amex-scoring serve: error: model directory not found: {tmp_path / 'nope'}"
+    )
+    assert _error(capsys, ["score", str(statements_file), str(tmp_path / "missing" / "out.csv")]) == (
+        f"amex-scoring score: error: output folder not found: {tmp_path / 'missing'}"
+    )
+    bad_event = tmp_path / "event.json"
+    bad_event.write_text("{\n")
+    assert _error(capsys, ["invoke", "--event", str(bad_event)]).startswith(
+        f"amex-scoring invoke: error: {bad_event}: not a JSON event"
+    )
+    labels = ["train", "--data", str(statements_file), "--out", str(tmp_path / "m"), "--labels"]
+    assert _error(capsys, [*labels, str(statements_file)]) == (
+        f"amex-scoring train: error: {statements_file}: the labels are a Parquet file; "
+        "expected a CSV with customer_ID,target"
+    )
+    few = tmp_path / "few.csv"
+    ids = pq.read_table(statements_file, columns=["customer_ID"])["customer_ID"].unique().to_pylist()
+    pd.DataFrame({"customer_ID": ids[:150], "target": [0, 1] * 75}).to_csv(few, index=False)
+    assert _error(capsys, [*labels, str(few)]) == (
+        f"amex-scoring train: error: {few}: only 150 of the 300 customers in {statements_file} have a label; "
+        "label at least 90% of them"
+    )
+    no_column = tmp_path / "cols.parquet"
+    pq.write_table(pq.read_table(statements_file).drop_columns(["D_48"]), no_column)
+    assert _error(capsys, ["train", "--data", str(no_column), "--labels", str(few), "--out", str(tmp_path / "m")]) == (
+        f"amex-scoring train: error: {no_column}: missing required columns: D_48"
+    )
+
+
+def test_score_writes_files_others_can_read(statements_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    assert main(["score", str(statements_file), str(out)]) == 0
+    assert out.stat().st_mode & 0o044 == 0o044  # readable by group and others, as open() makes files
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == "amex-scoring 0.1.0"
+
+
+def test_invoke_an_s3_event_against_a_local_s3_server(
+    statements_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import EVENTS
+
+    assert main(["invoke", "--event", str(EVENTS / "s3-put.json"), "--local-s3", str(statements_file)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    [result] = shown["result"]["results"]
+    assert result["status"] == "scored" and result["customers"] == 300
+    [objects] = shown["objects"].values()
+    assert len(objects) == 3 and any(key.endswith(".summary.json") for key in objects)
