@@ -250,7 +250,7 @@ def _check_types(batch: pa.RecordBatch, numeric: set[str]) -> None:
             raise InputError(f"column {name} has type {column.type}, expected {expected}")
 
 
-def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int) -> np.ndarray:
+def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int, fmt: str) -> np.ndarray:
     """`S_2` as sortable int64 seconds. Text dates are parsed once per distinct value."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
@@ -267,7 +267,8 @@ def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int) -> np.n
         if bad[codes[codes >= 0]].any():
             row = int(np.flatnonzero((codes >= 0) & bad[np.maximum(codes, 0)])[0])
             value = stripped[codes[row]].as_py()
-            raise InputError(f"column {STATEMENT_DATE} row {first_row + row}: {value!r} is not {STATEMENT_DATE_RULE}")
+            where = where_in_file(first_row + row, fmt)
+            raise InputError(f"column {STATEMENT_DATE} {where}: {value!r} is not {STATEMENT_DATE_RULE}")
         values = pc.strptime(pc.utf8_slice_codeunits(stripped, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
     seconds = pc.cast(pc.cast(values, pa.timestamp("s")), pa.int64()).fill_null(NO_DATE).to_numpy()
     return np.where(codes >= 0, seconds[np.maximum(codes, 0)] if seconds.size else NO_DATE, NO_DATE)
@@ -299,7 +300,12 @@ def _plain_ids(table: pa.Table) -> pa.Table:
     return table.set_column(table.schema.get_field_index(CUSTOMER_ID), CUSTOMER_ID, ids.cast(ids.type.value_type))
 
 
-def _check_ids(ids: pa.Array, first_row: int) -> None:
+def where_in_file(row: int, fmt: str) -> str:
+    """A statement row as a reader finds it: a CSV's line (the header is line 1), a Parquet row from 0."""
+    return f"row {row}" if fmt == "parquet" else f"line {row + 2}"
+
+
+def _check_ids(ids: pa.Array, first_row: int, fmt: str) -> None:
     """The one rule for a customer_ID, as the HTTP API applies it (schema.CUSTOMER_ID_RULE)."""
     if pa.types.is_dictionary(ids.type):  # check each distinct ID once
         bad_values = _bad_ids(ids.dictionary)
@@ -310,7 +316,7 @@ def _check_ids(ids: pa.Array, first_row: int) -> None:
     if bad.any():
         raise InputError(
             f"column {CUSTOMER_ID}: {int(bad.sum())} rows have an ID that is not {CUSTOMER_ID_RULE} "
-            f"(first at row {first_row + int(np.flatnonzero(bad)[0])})"
+            f"(first at {where_in_file(first_row + int(np.flatnonzero(bad)[0]), fmt)})"
         )
 
 
@@ -351,9 +357,9 @@ def read_customers(
             raise OutOfTime(rows_read)
         batch = _bytes_as_text(batch)
         _check_types(batch, numeric_names)
-        _check_ids(batch.column(CUSTOMER_ID), rows_read)
+        _check_ids(batch.column(CUSTOMER_ID), rows_read, fmt)
         columns = {name: batch.column(name) for name in needed}
-        columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), rows_read))
+        columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), rows_read, fmt))
         del columns[STATEMENT_DATE]
         table = _plain_ids(_latest(pa.table(columns)))
         rows_read += batch.num_rows

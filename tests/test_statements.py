@@ -165,3 +165,15 @@ def test_a_needed_column_that_appears_twice_is_refused(
     pq.write_table(twice, path)
     with pytest.raises(InputError, match="columns appear more than once: D_48"):
         score_statements(committed_model, local_opener(path), "parquet")
+
+
+def test_csv_errors_name_the_line_a_reader_finds(committed_model: Model, statements_file: Path, tmp_path: Path) -> None:
+    import pyarrow.csv as pacsv
+
+    table = pq.read_table(statements_file).slice(0, 10)
+    dates = table["S_2"].to_pylist()
+    dates[3] = "2018-02-30"  # the fourth statement: line 5, after the header
+    path = tmp_path / "bad.csv"
+    pacsv.write_csv(table.set_column(1, "S_2", pa.array(dates, pa.string())), path)
+    with pytest.raises(InputError, match=r"^column S_2 line 5: '2018-02-30' is not a date YYYY-MM-DD"):
+        score_statements(committed_model, local_opener(path), "csv")
