@@ -14,6 +14,7 @@ from typing import Any
 
 from mangum import Mangum
 from mangum.protocols import HTTPCycle
+from mangum.types import LambdaContext, LambdaEvent, LambdaHandler
 
 from .telemetry import count_rejection, logger
 
@@ -28,7 +29,7 @@ class HttpAdapter(Mangum):
     Gateway never sends (a body that is not text, bad base64, null where an object belongs),
     gets a 400 in the error shape of every other malformed input."""
 
-    def infer(self, event: Any, context: Any) -> Any:
+    def infer(self, event: LambdaEvent, context: LambdaContext) -> LambdaHandler:
         if not isinstance(event, dict):
             shape = f"a JSON {type(event).__name__}, not an object"
         elif not event:
@@ -45,7 +46,7 @@ class HttpAdapter(Mangum):
             "APIs, function URLs and ALB; S3 notifications go to the batch function (lambda_function.batch.handler)"
         )
 
-    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+    def __call__(self, event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
         problem = event_problem(event) if isinstance(event, dict) else None
         if problem is not None:
             return malformed_event_response(event, problem)

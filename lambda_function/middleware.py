@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import MutableMapping
-from typing import Any
+
+from mangum.types import ASGI, Message, Receive, Scope, Send
 
 from .telemetry import MetricUnit, logger, metrics
 
 
-def _scope_request_id(scope: MutableMapping[str, Any]) -> str:
+def _scope_request_id(scope: Scope) -> str:
     context = scope.get("aws.context")
     if context is not None and getattr(context, "aws_request_id", None):
         return str(context.aws_request_id)
@@ -21,10 +21,10 @@ def _scope_request_id(scope: MutableMapping[str, Any]) -> str:
 class StageRootPath:
     """Serves the app under an API Gateway stage (`/Prod/docs`) by setting the ASGI root_path."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGI) -> None:
         self.app = app
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         event = scope.get("aws.event")
         if scope["type"] == "http" and event:
             context = event.get("requestContext") or {}
@@ -47,10 +47,10 @@ class Observe:
     group per request.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGI) -> None:
         self.app = app
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -59,7 +59,7 @@ class Observe:
         start = time.perf_counter()
         status = 500
 
-        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -85,6 +85,6 @@ class Observe:
         )
 
 
-def wrap(app: Any) -> Any:
+def wrap(app: ASGI) -> ASGI:
     """The ASGI application as served: stage-aware paths, then observation, then the app."""
     return StageRootPath(Observe(app))
