@@ -1,4 +1,6 @@
-"""Shared fixtures: the user's legacy pickles, a real S3 endpoint (moto server), data files."""
+"""Shared fixtures: the user's legacy pickles, a real S3 endpoint (moto server), data files.
+
+Constants and helpers the tests import live in helpers.py."""
 
 from __future__ import annotations
 
@@ -11,19 +13,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-COMMITTED_MODEL = ROOT / "model"
-EVENTS = ROOT / "events"
-LEGACY = Path(os.environ.get("LEGACY_ARTIFACTS_DIR", ROOT.parent / "shared" / "legacy-artifacts"))
-LEGACY_FILES = {
-    "vectorizer": "dict_vectorizer.pkl",
-    "imputer": "imputer.pkl",
-    "model": "XGBoost_2023-11-05_14-54-16.bin",
-}
-# The reference probabilities of the original service (legacy-artifacts/README.md).
-GOOD_CUSTOMER_PROBABILITY = 0.01797023
-BAD_CUSTOMER_PROBABILITY = 0.80989313
+from helpers import COMMITTED_MODEL, LEGACY, LEGACY_FILES
 
 # Handlers read their settings at import; keep them quiet and deterministic in tests.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "amex-scoring")
@@ -95,12 +85,6 @@ def bucket(s3_endpoint: str) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     s3_client().create_bucket(Bucket=name)
     return name
-
-
-def keys_in(bucket: str) -> list[str]:
-    from lambda_function.s3 import s3_client
-
-    return sorted(item["Key"] for item in s3_client().list_objects_v2(Bucket=bucket).get("Contents", []))
 
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server access logs

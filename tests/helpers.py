@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import io
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,8 +18,20 @@ import pyarrow.parquet as pq
 
 from amex_scoring.events import s3_put
 from amex_scoring.invoke import LambdaContext
-from lambda_function import batch
 from lambda_function.s3 import s3_client
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED_MODEL = ROOT / "model"
+EVENTS = ROOT / "events"
+LEGACY = Path(os.environ.get("LEGACY_ARTIFACTS_DIR", ROOT.parent / "shared" / "legacy-artifacts"))
+LEGACY_FILES = {
+    "vectorizer": "dict_vectorizer.pkl",
+    "imputer": "imputer.pkl",
+    "model": "XGBoost_2023-11-05_14-54-16.bin",
+}
+# The reference probabilities of the original service (legacy-artifacts/README.md).
+GOOD_CUSTOMER_PROBABILITY = 0.01797023
+BAD_CUSTOMER_PROBABILITY = 0.80989313
 
 
 def upload(bucket: str, key: str, data: bytes | Path) -> dict[str, Any]:
@@ -41,6 +54,9 @@ def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
 
 
 def invoke(bucket: str, key: str, seconds: float = 900, version_id: str | None = None) -> dict[str, Any]:
+    """The batch handler, as Lambda calls it for an S3 event (imported here: it loads the model)."""
+    from lambda_function import batch
+
     [result] = batch.handler(s3_put(key, bucket=bucket, version_id=version_id), LambdaContext("batch", seconds))[
         "results"
     ]

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import xgboost
-from conftest import (
+from helpers import (
     BAD_CUSTOMER_PROBABILITY,
     EVENTS,
     GOOD_CUSTOMER_PROBABILITY,

@@ -7,7 +7,7 @@ import os
 
 import pytest
 import schemathesis
-from conftest import COMMITTED_MODEL
+from helpers import COMMITTED_MODEL
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS
 from schemathesis.config import SchemathesisConfig

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import COMMITTED_MODEL, keys_in
+from helpers import COMMITTED_MODEL, keys_in
 
 from lambda_function.artifacts import ArtifactError, load_artifacts
 from lambda_function.s3 import s3_client

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import COMMITTED_MODEL, keys_in
+from helpers import COMMITTED_MODEL, get, invoke, keys_in, parquet_bytes, predictions, upload
 
 from amex_scoring.events import s3_put
 from amex_scoring.invoke import LambdaContext
@@ -24,31 +24,6 @@ from lambda_function import batch
 from lambda_function.s3 import s3_client
 from lambda_function.scoring import Model
 from lambda_function.settings import Settings
-
-
-def upload(bucket: str, key: str, data: bytes | Path) -> None:
-    body = data.read_bytes() if isinstance(data, Path) else data
-    s3_client().put_object(Bucket=bucket, Key=key, Body=body)
-
-
-def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=row_group_size)
-    return sink.getvalue()
-
-
-def get(bucket: str, key: str) -> bytes:
-    return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
-def invoke(bucket: str, key: str, seconds: float = 900) -> dict[str, Any]:
-    [result] = batch.handler(s3_put(key, bucket=bucket), LambdaContext("batch", seconds))["results"]
-    return result
-
-
-def predictions(bucket: str, key: str) -> dict[str, float]:
-    table = pq.read_table(io.BytesIO(get(bucket, key)))
-    return dict(zip(table["customer_ID"].to_pylist(), table["prediction"].to_pylist(), strict=True))
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost
-from conftest import COMMITTED_MODEL
+from helpers import COMMITTED_MODEL
 
 from lambda_function.booster import Booster, BoosterError, library_path
 

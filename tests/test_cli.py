@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import COMMITTED_MODEL
+from helpers import COMMITTED_MODEL
 
 from amex_scoring.cli import main
 from amex_scoring.recipe import latest_statement_per_customer
@@ -181,7 +181,7 @@ def test_console_script_help() -> None:
 
 
 def test_invoke_runs_the_handler_the_event_calls_for(capsys: pytest.CaptureFixture[str]) -> None:
-    from conftest import EVENTS
+    from helpers import EVENTS
 
     assert main(["invoke", "--event", str(EVENTS / "api-health.json")]) == 0
     response = json.loads(capsys.readouterr().out)  # stdout is the return value; logs go to stderr
@@ -259,7 +259,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_invoke_an_s3_event_against_a_local_s3_server(
     statements_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from conftest import EVENTS
+    from helpers import EVENTS
 
     assert main(["invoke", "--event", str(EVENTS / "s3-put.json"), "--local-s3", str(statements_file)]) == 0
     shown = json.loads(capsys.readouterr().out)

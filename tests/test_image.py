@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EVENTS, ROOT, keys_in
+from helpers import EVENTS, ROOT, keys_in
 
 from amex_scoring.events import s3_put
 from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
@@ -51,21 +51,21 @@ print("RESULT:" + json.dumps({
 def test_dockerfile_installs_the_runtime_lock_and_copies_two_folders() -> None:
     assert "FROM public.ecr.aws/lambda/python:3.12" in DOCKERFILE
     assert re.search(
-        r"pip install --no-cache-dir --require-hashes --only-binary=:all: \\\s+-r /tmp/requirements.txt "
+        r"pip install --no-cache-dir --require-hashes --only-binary=:all: --no-deps \\\s+-r /tmp/requirements.txt "
         r'--target "\$\{LAMBDA_TASK_ROOT\}"',
         DOCKERFILE,
     )
     copies = re.findall(r"^COPY (\S+) ", DOCKERFILE, re.MULTILINE)
     assert copies == ["requirements/runtime.txt", "lambda_function/", "model/"]
     runtime = (ROOT / "requirements" / "runtime.txt").read_text()
-    for banned in ("scikit-learn", "pandas", "pytest", "moto", "\nxgboost=="):
+    for banned in ("scikit-learn", "pandas", "pytest", "moto", "\nxgboost==", "\nscipy=="):
         assert banned not in runtime, banned
     assert "\nxgboost-cpu==" in runtime
 
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
-    python = lambda_python()
+    python = lambda_python(required=True)  # fails, rather than proving the image on another Python
     deps = runtime_dependencies(python)  # cached: the same lock installs the same files
     return python, task_folder(tmp_path_factory.mktemp("var-task"), python), deps
 
@@ -129,3 +129,11 @@ def test_batch_handler_runs_from_the_image_folder(
         "scored/image test.parquet.summary.json",
     ]
     assert output["heavy"] == []
+
+
+def test_the_image_gets_only_what_it_runs(image_folder) -> None:
+    """No SciPy (the xgboost package's dependency, never imported): the dependency folder stays small."""
+    _, _, deps = image_folder
+    assert not (deps / "scipy").exists() and (deps / "xgboost" / "lib").is_dir()
+    size_mb = sum(path.stat().st_size for path in deps.rglob("*") if path.is_file()) / 2**20
+    assert size_mb <= 300, f"{size_mb:.0f} MB"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost
-from conftest import BAD_CUSTOMER_PROBABILITY, GOOD_CUSTOMER_PROBABILITY, LEGACY_FILES
+from helpers import BAD_CUSTOMER_PROBABILITY, GOOD_CUSTOMER_PROBABILITY, LEGACY_FILES
 
 from amex_scoring.legacy import LegacyImportError, import_legacy, legacy_probabilities
 from amex_scoring.recipe import (

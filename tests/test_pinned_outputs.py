@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import COMMITTED_MODEL, ROOT
+from helpers import COMMITTED_MODEL, ROOT
 
 from amex_scoring.events import http_api_v2
 from amex_scoring.invoke import LambdaContext

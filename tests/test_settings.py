@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from lambda_function.settings import DEFAULT_MODEL_URI, Settings
 

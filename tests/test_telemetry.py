@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EVENTS
+from helpers import EVENTS
 
 from amex_scoring.events import http_api_v2, s3_put
 from amex_scoring.invoke import LambdaContext

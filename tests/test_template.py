@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 TEMPLATE = ROOT / "template.yaml"
 SAM = ROOT / ".venv" / "sam" / "bin" / "sam"
