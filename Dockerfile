@@ -5,8 +5,9 @@ FROM public.ecr.aws/lambda/python:3.12
 
 # Runtime dependencies only, pinned with hashes (regenerate with `make lock`):
 # xgboost-cpu, numpy, pyarrow, fastapi, pydantic, msgspec, mangum, boto3, aws-lambda-powertools.
+# --no-deps: exactly the lock, which leaves out SciPy (the xgboost package's, never imported).
 COPY requirements/runtime.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir --require-hashes --only-binary=:all: \
+RUN pip install --no-cache-dir --require-hashes --only-binary=:all: --no-deps \
         -r /tmp/requirements.txt --target "${LAMBDA_TASK_ROOT}" \
     && rm /tmp/requirements.txt
 

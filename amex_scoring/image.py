@@ -1,6 +1,6 @@
 """The Lambda image's /var/task, built without Docker: what the Dockerfile does, step by step.
 
-`pip install --require-hashes --only-binary=:all: -r requirements/runtime.txt --target`,
+`pip install --require-hashes --only-binary=:all: --no-deps -r requirements/runtime.txt --target`,
 then the two folders the Dockerfile copies, then `compileall`. Used by the tests (to run
 both handlers from it in an isolated interpreter) and by the benchmarks (size, cold start).
 """
@@ -19,8 +19,9 @@ RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
 COPIED = ("lambda_function", "model")
 
 
-def lambda_python() -> str:
-    """Python 3.12, as in the Lambda base image, where this machine has it; else this Python."""
+def lambda_python(required: bool = False) -> str:
+    """Python 3.12, as in the Lambda base image, where this machine has it; else this Python,
+    or, if `required`, an error: the image test must not pass on another interpreter."""
     candidates = [
         shutil.which("python3.12"),
         *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
@@ -33,6 +34,8 @@ def lambda_python() -> str:
         )
         if probe.returncode == 0 and probe.stdout.strip() == "True":
             return candidate
+    if required:
+        raise RuntimeError("Python 3.12 (the Lambda base image's) is not on this machine: install python3.12")
     return sys.executable
 
 
@@ -50,6 +53,7 @@ def install_target(requirements: list[str], target: Path, python: str, *, hashed
         "--disable-pip-version-check",
         "--no-cache-dir",
         "--only-binary=:all:",
+        "--no-deps",  # exactly the lock: it leaves out SciPy, which the xgboost package would bring
         "--target",
         str(target),
     ]
