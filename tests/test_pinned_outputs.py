@@ -172,3 +172,51 @@ def test_predictions_are_read_back_from_files_exactly(statements_file: Path, com
     scored = score_statements(committed_model, lambda: pa.BufferReader(sink.getvalue()), "parquet")
     columns = {name: [row[name]] for name in committed_model.inputs}
     assert scored.predictions["prediction"][0].as_py() == float(committed_model.predict(columns, 1).probability[0])
+
+
+def test_psi_edges_single_values_and_empty_bins() -> None:
+    reference = {"kind": "numeric", "edges": [0.5], "expected": [0.5, 0.5]}
+    only_low = math.log(1 / 0.5) * 0.5 + (1e-4 - 0.5) * math.log(1e-4 / 0.5)  # top bin empty: the floor
+    assert psi(reference, np.array([0.1])) == pytest.approx(only_low, abs=1e-12)  # one value is enough
+    lopsided = {"kind": "numeric", "edges": [0.5], "expected": [0.2, 0.8]}
+    on_edge, above, below = (psi(lopsided, np.array([value])) for value in (0.5, 0.9, 0.1))
+    assert on_edge == above != below  # a value on an edge counts in the bin above, as in training
+    assert psi(reference, np.array([np.nan, np.inf])) is None  # nothing finite: no PSI, not 0
+
+
+def test_training_bins_and_the_drift_report_are_exactly_these() -> None:
+    from lambda_function.drift import category_bins, drift_report, numeric_bins
+
+    bins = numeric_bins(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), bins=2)
+    assert bins == {"kind": "numeric", "edges": [2.5], "expected": [0.5, 0.5]}
+    categories = category_bins(np.array([0, 0, 1, -1]), 2)
+    assert categories == {"kind": "categorical", "expected": [0.5, 0.25, 0.25]}
+    reference = {"score": bins, "inputs": {"D_63": categories, "P_2": bins}}
+    report = drift_report(reference, {"score": np.array([1.0, 4.0]), "D_63": np.array([1, 1, 1, 1])})
+    expected_d63 = (
+        (1e-4 - 0.5) * math.log(1e-4 / 0.5) + (1 - 0.25) * math.log(1 / 0.25) + (1e-4 - 0.25) * math.log(1e-4 / 0.25)
+    )
+    assert report == {
+        "threshold": 0.25,
+        "max_psi": round(expected_d63, 6),
+        "psi": {"score": {"psi": 0.0, "drift": False}, "D_63": {"psi": round(expected_d63, 6), "drift": True}},
+    }
+
+
+def test_training_bins_at_their_edges() -> None:
+    from lambda_function.drift import category_bins, drift_report, numeric_bins
+
+    assert numeric_bins(np.array([1.0, 2.0, 2.0, 3.0]), bins=2) == {
+        "kind": "numeric",
+        "edges": [2.0],
+        "expected": [0.25, 0.75],  # the values on the edge count above it
+    }
+    assert numeric_bins(np.array([np.nan]), bins=2) == {"kind": "numeric", "edges": [], "expected": [0.0]}
+    assert category_bins(np.array([0, 1]), 2)["expected"] == [0.5, 0.5, 0.0]  # no unseen: its bin is still there
+    assert category_bins(np.array([0]), 1)["expected"] == [1.0, 0.0]
+    assert category_bins(np.array([0, 1, 1]), 2)["expected"] == [0.333333, 0.666667, 0.0]  # six places
+    assert drift_report({"score": {"kind": "categorical", "expected": [1.0]}, "inputs": {}}, {}) == {
+        "threshold": 0.25,
+        "max_psi": 0.0,
+        "psi": {},
+    }
