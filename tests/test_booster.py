@@ -109,3 +109,19 @@ def test_a_model_with_several_outputs_per_row_is_refused_not_truncated() -> None
     booster = Booster(bytes(multiclass.save_raw("ubj")))
     with pytest.raises(BoosterError, match=r"output has shape \(5, 3\), expected \(5,\)"):
         booster.predict(features[:5])
+
+
+@pytest.mark.parametrize(
+    ("version", "supported"), [((2, 1, 0), True), ((3, 9, 9), True), ((2, 0, 3), False), ((4, 0, 0), False)]
+)
+def test_the_supported_xgboost_range(version: tuple[int, int, int], supported: bool) -> None:
+    from lambda_function.booster import check_version
+
+    if supported:
+        check_version(version)
+        return
+    shown = ".".join(map(str, version))
+    message = f"XGBoost {shown} is not supported: this binding was checked against 2.1 up to (not including) 4.0"
+    with pytest.raises(BoosterError) as raised:
+        check_version(version)
+    assert str(raised.value) == message

@@ -84,3 +84,22 @@ def test_the_template_sets_no_setting_to_another_value_than_its_default() -> Non
         assert Settings.from_env({variable: str(value)}) == Settings(), (variable, value)
         checked += 1
     assert checked >= 4  # the prefixes and the output format, at least
+
+
+def test_both_handlers_start_whatever_the_configuration_and_say_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from lambda_function.scoring import load_for_handler
+
+    monkeypatch.setenv("MAX_BATCH", "many")
+    loaded = load_for_handler()
+    assert loaded.model is None and loaded.settings == Settings()
+    assert loaded.error == "bad configuration: environment variable MAX_BATCH must be an integer, got 'many'"
+    monkeypatch.delenv("MAX_BATCH")
+    monkeypatch.setenv("MODEL_URI", str(tmp_path / "none"))
+    loaded = load_for_handler()
+    assert loaded.model is None and loaded.settings.model_uri == str(tmp_path / "none")
+    assert loaded.error == f"model directory not found: {tmp_path / 'none'}"
+    monkeypatch.delenv("MODEL_URI")
+    loaded = load_for_handler()
+    assert loaded.error is None and loaded.model is not None and loaded.model.version == "1.0.0-synthetic"
