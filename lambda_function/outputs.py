@@ -19,7 +19,6 @@ from .s3 import MAX_KEY_BYTES
 from .settings import Settings
 
 HASH_CHARS = 16
-LONGEST_SUFFIX = ".predictions.parquet"
 
 
 @dataclass(frozen=True)
