@@ -166,3 +166,53 @@ def test_latest_statement_wins_whatever_the_order() -> None:
 def test_malformed_spec_is_refused() -> None:
     with pytest.raises(ValueError, match="no imputation value"):
         FeaturePipeline({"numeric": {}, "categorical": {}, "columns": [["D_48", None]]})
+
+
+def _small_spec(**extra: object) -> dict[str, object]:
+    """Two numeric inputs and one categorical, laid out as DictVectorizer does (sorted names)."""
+    return {
+        "numeric": {"B_1": {"impute": 0.5}, "P_2": {"impute": -2.0}},
+        "categorical": {"D_63": {"categories": ["CL", "CO", "CR"], "missing": None}},
+        "columns": [["B_1", None], ["D_63", "CL"], ["D_63", "CO"], ["D_63", "CR"], ["P_2", None]],
+        **extra,
+    }
+
+
+def test_min_max_scaling_and_its_clip_equal_scikit_learn() -> None:
+    from sklearn.preprocessing import MinMaxScaler
+
+    fitted = np.array([[0.0, 0, 1, 0, -4.0], [2.0, 1, 0, 0, 4.0], [1.0, 0, 0, 1, 0.0]])
+    records = {"B_1": np.array([-3.0, 1.0, 9.0, np.nan]), "P_2": np.array([5.0, -9.0, 0.25, np.nan])}
+    records_d63 = ["CO", "CL", "CR", "XX"]
+    for clip in (False, True):
+        scaler = MinMaxScaler(clip=clip).fit(fitted)
+        scaling = {"scale": scaler.scale_.tolist(), "offset": scaler.min_.tolist(), "clip": [0.0, 1.0] if clip else None}
+        pipeline = FeaturePipeline(_small_spec(scaling=scaling))
+        encoded = pipeline.encode({**records, "D_63": records_d63}, 4)
+        unscaled = FeaturePipeline(_small_spec()).encode({**records, "D_63": records_d63}, 4, vectorizer_only=True)
+        expected = scaler.transform(unscaled.matrix).astype(np.float32)
+        np.testing.assert_array_equal(encoded.matrix, expected)
+        assert (encoded.matrix.min() < 0) is not clip  # out-of-range inputs: clipped only when asked
+
+
+def test_selected_columns_and_the_vectorizer_matrix() -> None:
+    """RFE's selection applies to the booster's matrix; `vectorizer_only` is DictVectorizer's, every column."""
+    pipeline = FeaturePipeline(_small_spec(selected=[4, 2]))
+    columns = {"B_1": np.array([1.0, np.nan]), "P_2": np.array([np.nan, 3.0]), "D_63": ["CO", None]}
+    np.testing.assert_array_equal(pipeline.encode(columns, 2).matrix, np.array([[-2.0, 1.0], [3.0, 0.0]], np.float32))
+    np.testing.assert_array_equal(
+        pipeline.encode(columns, 2, vectorizer_only=True).matrix,
+        np.array([[1.0, 0, 1, 0, -2.0], [0.5, 0, 0, 0, 3.0]]),
+    )
+    assert pipeline.feature_names == ["P_2", "D_63=CO"]
+    assert pipeline.column_name(1) == "D_63=CL"
+
+
+def test_numbers_past_float32_become_its_largest_value() -> None:
+    pipeline = FeaturePipeline(_small_spec())
+    encoded = pipeline.encode({"B_1": np.array([1e39, -1e39]), "P_2": np.array([3.0e38, 1.0]), "D_63": ["CL", "CL"]}, 2)
+    biggest = np.finfo(np.float32).max
+    np.testing.assert_array_equal(encoded.matrix[:, 0], [biggest, -biggest])
+    assert encoded.matrix[0, 4] == np.float32(3.0e38)  # within range: kept as it is
+    assert encoded.unseen == {}  # "CL" is the first learnt category, position 0: seen
+    assert encoded.warnings == [[], []]
