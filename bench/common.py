@@ -62,14 +62,24 @@ def median(values: list[float]) -> float:
 
 
 def run_worker(
-    args: list[str], *, memory_limit_gb: float | None = None, python: str | None = None, timeout: float = 3600
+    args: list[str],
+    *,
+    memory_limit_gb: float | None = None,
+    python: str | None = None,
+    only_paths: list[Path] | None = None,
+    timeout: float = 3600,
 ) -> dict[str, Any]:
-    """Run `python -m bench.worker ...` in a fresh process; it prints one JSON line last."""
-    command = [python or sys.executable, "-m", "bench.worker", *args]
+    """Run `python -m bench.worker ...` in a fresh process; it prints one JSON line last.
+
+    `only_paths`: the worker sees these folders (and this checkout's code) and no site-packages,
+    as the image's interpreter sees its own folders.
+    """
+    command = [python or sys.executable, *(["-S"] if only_paths else []), "-m", "bench.worker", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, only_paths))} if only_paths else None
     if memory_limit_gb is not None:  # the worker applies it before importing anything
         command += ["--memory-limit-gb", str(memory_limit_gb)]
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
     wall = time.perf_counter() - started
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:

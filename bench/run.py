@@ -66,33 +66,42 @@ def batch_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 def bench_files(
     model: Path, legacy: Path, customers: int, runs: int, original_runs: int, original_limit_gb: float | None
 ) -> dict[str, Any]:
+    """The three sides alternate, round by round, so a drift in the machine's speed hits all alike."""
     path = synthetic(customers, seed=2024)
     out = Path(tempfile.mkdtemp(prefix="bench-out-"))
-    log(f"batch, {customers} customers: ours x{runs}")
-    ours = batch_summary(
-        repeat(runs, ["batch-ours", "--model", str(model), "--input", str(path), "--output", str(out / "ours.csv")])
-    )
-    log(f"batch, {customers} customers: original x{original_runs}")
-    original = batch_summary(
-        repeat(
-            original_runs,
-            ["batch-original", "--legacy", str(legacy), "--input", str(path), "--output", str(out / "original.csv")],
-            memory_limit_gb=original_limit_gb,
-        )
-    )
+    python = lambda_python()
+    image_paths = [task_folder(out / "task", python), runtime_dependencies(python)]
+
+    def ours(output: str, **where: Any) -> dict[str, Any]:
+        return run_worker(["batch-ours", "--model", str(model), "--input", str(path), "--output", output], **where)
+
+    sides: dict[str, list[dict[str, Any]]] = {"ours_image": [], "ours": [], "original": []}
+    for round_ in range(max(runs, original_runs)):
+        log(f"batch, {customers} customers: round {round_ + 1}")
+        if round_ < runs:
+            sides["ours_image"].append(ours(str(out / "ours-image.csv"), python=python, only_paths=image_paths))
+            sides["ours"].append(ours(str(out / "ours.csv")))
+        if round_ < original_runs:
+            original_args = ["--legacy", str(legacy), "--input", str(path), "--output", str(out / "original.csv")]
+            sides["original"].append(run_worker(["batch-original", *original_args], memory_limit_gb=original_limit_gb))
+    ours_image, ours_venv, original = (batch_summary(found) for found in sides.values())
     parity = None
-    if ours["ok"] and original["ok"]:
+    if ours_venv["ok"] and original["ok"]:
         import pandas as pd
 
         a = pd.read_csv(out / "ours.csv").set_index("customer_ID")["prediction"]
         b = pd.read_csv(out / "original.csv").set_index("customer_ID")["prediction"]
         parity = float((a.loc[b.index] - b).abs().max())
+    same_output = (out / "ours.csv").read_bytes() == (out / "ours-image.csv").read_bytes() if ours_image["ok"] else None
     return {
         "file": path.name,
         "file_mb": path.stat().st_size / 2**20,
-        "ours": ours,
+        "ours": ours_image,
+        "ours_venv": ours_venv,
+        "image_python": python,
         "original": original,
         "max_abs_difference": parity,
+        "image_output_identical": same_output,
         "original_memory_limit_gb": original_limit_gb,
     }
 
