@@ -186,7 +186,11 @@ def test_min_max_scaling_and_its_clip_equal_scikit_learn() -> None:
     records_d63 = ["CO", "CL", "CR", "XX"]
     for clip in (False, True):
         scaler = MinMaxScaler(clip=clip).fit(fitted)
-        scaling = {"scale": scaler.scale_.tolist(), "offset": scaler.min_.tolist(), "clip": [0.0, 1.0] if clip else None}
+        scaling = {
+            "scale": scaler.scale_.tolist(),
+            "offset": scaler.min_.tolist(),
+            "clip": [0.0, 1.0] if clip else None,
+        }
         pipeline = FeaturePipeline(_small_spec(scaling=scaling))
         encoded = pipeline.encode({**records, "D_63": records_d63}, 4)
         unscaled = FeaturePipeline(_small_spec()).encode({**records, "D_63": records_d63}, 4, vectorizer_only=True)
@@ -216,3 +220,42 @@ def test_numbers_past_float32_become_its_largest_value() -> None:
     assert encoded.matrix[0, 4] == np.float32(3.0e38)  # within range: kept as it is
     assert encoded.unseen == {}  # "CL" is the first learnt category, position 0: seen
     assert encoded.warnings == [[], []]
+
+
+def test_an_absent_input_is_imputed_and_the_others_are_kept() -> None:
+    pipeline = FeaturePipeline(_small_spec())
+    encoded = pipeline.encode({"B_1": np.array([7.0, np.nan]), "D_63": ["CR", "CO"]}, 2)  # no P_2 at all
+    np.testing.assert_array_equal(encoded.matrix, np.array([[7.0, 0, 0, 1, -2.0], [0.5, 0, 1, 0, -2.0]], np.float32))
+
+
+def test_rows_with_infinite_inputs_in_different_fields_are_all_rejected() -> None:
+    pipeline = FeaturePipeline(_small_spec())
+    columns = {"B_1": np.array([np.inf, 1.0, 1.0]), "P_2": np.array([1.0, 1.0, -np.inf]), "D_63": ["CL"] * 3}
+    rejected = pipeline.encode(columns, 3).rejected()
+    assert rejected is not None and rejected.tolist() == [True, False, True]
+    assert pipeline.encode({"B_1": np.array([1.0]), "D_63": ["CL"]}, 1).rejected() is None
+
+
+def test_unseen_file_categories_are_reported_by_value_and_odd_values_are_unseen() -> None:
+    pipeline = FeaturePipeline(_small_spec())
+    column = Categorical(np.array([0, -1, 1], dtype=np.int32), ["ZZ", "CO"])  # a file's dictionary column
+    encoded = pipeline.encode({"D_63": column}, 3)
+    assert encoded.warnings == [
+        ["D_63: unseen category 'ZZ', encoded as all zeros"],
+        ["D_63: missing, and never missing in training: encoded as all zeros"],
+        [],
+    ]
+    vocabulary = Vocabulary(["-1.0", "0.0"], missing=0.0)
+    for odd in ("7", "x", [0.0], {"0.0": 1}, object(), b"0.0"):
+        assert vocabulary.index(odd) == -1, odd
+
+
+def test_malformed_spec_names_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match=r"column D_63=CX has no vocabulary"):
+        FeaturePipeline({**_small_spec(), "columns": [["D_63", "CX"]]})
+    with pytest.raises(ValueError, match=r"column D_64=O has no vocabulary"):
+        FeaturePipeline({**_small_spec(), "columns": [["D_64", "O"]]})
+    with pytest.raises(ValueError, match="one entry per selected column"):
+        FeaturePipeline(_small_spec(scaling={"scale": [1.0] * 5, "offset": [0.0] * 4}))
+    with pytest.raises(ValueError, match=r"preprocessing spec is malformed: KeyError\('numeric'\)"):
+        FeaturePipeline({"categorical": {}, "columns": []})

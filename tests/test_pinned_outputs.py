@@ -85,6 +85,31 @@ def test_the_explain_output_of_one_customer_is_exactly_this() -> None:
     assert [reason["contribution"] for reason in prediction["reasons"]] == pytest.approx(
         [contribution for _, _, contribution in REASONS], abs=2e-6
     )
+    assert all(round(reason["contribution"], 6) == reason["contribution"] for reason in prediction["reasons"])
+
+
+def test_an_unseen_category_is_explained_as_no_value(committed_model: Model) -> None:
+    columns = {name: [CUSTOMER.get(name)] for name in committed_model.inputs} | {"D_63": ["ZZ"], "D_64": ["O"]}
+    scores = committed_model.predict(columns, 1)
+    reasons = {
+        r["feature"]: r["value"] for r in committed_model.explain(scores.encoded, len(committed_model.inputs))[0]
+    }
+    assert reasons["D_63"] is None and reasons["D_64"] == "O"
+
+
+def test_a_probability_equal_to_the_threshold_is_a_default(committed_model: Model) -> None:
+    columns = {name: [CUSTOMER.get(name)] for name in committed_model.inputs}
+    at = Model(str(COMMITTED_MODEL), threshold=PROBABILITY).load().predict(columns, 1)
+    above = Model(str(COMMITTED_MODEL), threshold=float(np.nextafter(PROBABILITY, 1.0))).load().predict(columns, 1)
+    assert at.probability[0] == PROBABILITY and at.default.tolist() == [True]
+    assert above.default.tolist() == [False]
+    assert committed_model.predict(columns, 1).default.tolist() == [False]  # the manifest's 0.5
+
+
+def test_a_customer_with_an_infinite_input_gets_no_score(committed_model: Model) -> None:
+    columns = {name: [CUSTOMER.get(name)] * 2 for name in committed_model.inputs} | {"D_75": [float("inf"), 0.1]}
+    probability = committed_model.predict(columns, 2).probability
+    assert math.isnan(probability[0]) and 0.0 < probability[1] < 1.0
 
 
 def test_contributions_and_the_bias_add_up_to_the_log_odds(committed_model: Model) -> None:
