@@ -209,6 +209,13 @@ def bench_http_image(model: Path, events: Path) -> dict[str, Any]:
     return {"interpreter": python, **json.loads(out.read_text())}
 
 
+def bench_tricks(model: Path) -> dict[str, Any]:
+    log("HTTP: each departure from the frameworks' idioms against the idiom")
+    command = [sys.executable, "-m", "bench.tricks_worker", "--model", str(model)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=3600)
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def _start_process(python: str, code: str) -> float:
     """Seconds from spawning the interpreter to the code's end: a Lambda cold start's init.
 
@@ -320,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     results["s3"] = bench_s3(model, 5_000 if args.quick else 20_000, runs)
     results["csv_memory"] = bench_csv_memory(model, 200_000 if args.quick else 2_000_000, runs)
     results["http"] = bench_http(model, legacy)
+    results["tricks"] = bench_tricks(model)
     results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)
     results["seconds"] = time.time() - started
     (CACHE / "last-results.json").write_text(json.dumps(results, indent=1))

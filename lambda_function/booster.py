@@ -2,9 +2,9 @@
 
 The runtime needs three things from XGBoost: load a UBJSON model, predict probabilities
 from a dense float32 matrix, and SHAP contributions for reason codes. Its Python package
-does them by calling these same C functions, but importing it also imports SciPy (about
-0.4 s of a 1 s cold start), and its `inplace_predict` spends about 0.15 ms of Python and
-per-call setup around a one-row prediction, more than the prediction itself. Scores are
+does them by calling these same C functions, but importing it also imports SciPy (a large
+share of a cold start, and of the image), and its `inplace_predict` spends more Python and
+per-call setup around a one-row prediction than the prediction itself takes. Scores are
 bit-identical: the same library computes them (tests compare against `xgboost.Booster`
 on every committed model).
 

@@ -123,7 +123,7 @@ class Vocabulary:
         """`index` of each value; each spelling is worked out once per container, as clients repeat them."""
         if len(values) >= VECTORISED_FROM and set(map(type, values)) <= _PLAIN_NUMBERS:
             # Floats, ints and nulls only, as JSON brings numeric codes: the file path's
-            # vectorised lookup, 40% of the time for 1000 values (measured).
+            # vectorised lookup, well under the time of a lookup per value on long columns.
             try:
                 return self.number_positions(np.array(values, dtype=np.float64))
             except OverflowError:  # an integer beyond any float: `index` says what it is

@@ -124,7 +124,7 @@ COMPRESSION = "Send `Content-Encoding: gzip` to compress a large body; MAX_BODY_
 
 def ok(model: type[BaseModel], description: str) -> dict[str, Any]:
     """A 200 documented by reference. Not `response_model=`: the endpoints write their JSON
-    directly, and FastAPI's response-model setup imports pydantic.v1 (50 ms of cold start)."""
+    directly, and FastAPI's response-model setup imports pydantic.v1, which lengthens the cold start."""
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 

@@ -65,8 +65,9 @@ def emit(values: dict[str, list[float]], units: dict[str, str], dimensions: dict
 class Metrics:
     """A handler's metrics, written as one EMF line when the invocation ends.
 
-    Written here rather than with powertools' `Metrics`, whose checks and serialisation took
-    35 to 50 µs per invocation: 4% of a one-customer request. Same lines, same names.
+    Written here rather than with powertools' `Metrics`, whose checks and serialisation are a
+    visible share of a one-customer request ("What each departure from the idiom buys" in
+    docs/benchmarks.md). Same lines, same names.
     """
 
     def __init__(self) -> None:
