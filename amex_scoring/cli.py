@@ -103,6 +103,20 @@ def _score(args: argparse.Namespace) -> None:
     )
 
 
+def _score_dataset(args: argparse.Namespace) -> None:
+    from .dataset import score_dataset
+
+    if "://" not in args.model and not Path(args.model).is_dir():
+        raise FileNotFoundError(f"model directory not found: {args.model}")
+    start = time.perf_counter()
+    result = score_dataset(args.model, args.input, args.output, args.workers)
+    print(
+        f"scored {result['customers_scored']} customers from {result['rows_read']} rows of {result['files']} files "
+        f"in {result['shards']} shards in {time.perf_counter() - start:.2f}s -> {args.output} "
+        "(_SUCCESS lists the parts, _SUMMARY.json summarises them)"
+    )
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -177,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("input", help="statements .parquet, .csv or .csv.gz")
     score.add_argument("output", help=".csv (customer_ID,prediction) or .parquet (with default, model version)")
     score.set_defaults(run=_score)
+
+    dataset = commands.add_parser(
+        "score-dataset",
+        help="score every statements file under a folder or s3:// prefix as one job: the ScoreDataset "
+        "state machine's local mode (same plan, shard and reduce steps)",
+    )
+    dataset.add_argument("--model", default=DEFAULT_MODEL, help="model directory or s3://bucket/prefix/")
+    dataset.add_argument("--workers", type=int, default=1, help="processes scoring shards at once")
+    dataset.add_argument("input", help="folder or s3://bucket/prefix/ of .parquet, .csv, .csv.gz files")
+    dataset.add_argument("output", help="folder or s3://bucket/prefix/ for part-NNNNN.parquet, _SUMMARY.json, _SUCCESS")
+    dataset.set_defaults(run=_score_dataset)
 
     serve = commands.add_parser("serve", help="run the HTTP API locally under uvicorn")
     serve.add_argument("--port", type=int, default=8000)

@@ -27,11 +27,11 @@ from .s3_events import S3Object, objects_in
 from .scoring import Model, load_for_handler
 from .settings import Settings
 from .statements import InputError, Opener, OutOfTime, input_format
+from .summaries import quantiles
 from .telemetry import MetricUnit, logger, metrics
 
 __all__ = ["BatchScorer", "FileJob", "S3Object", "handler", "objects_in", "skip_reason"]
 
-QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 CONTENT_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 
@@ -157,7 +157,7 @@ class FileJob:
             "statements_superseded": scored.rows_read - scored.customers - skipped,
             "unseen_categories": scored.unseen,
             "duration_seconds": round(time.perf_counter() - self.started, 3),
-            "score_quantiles": _quantiles(scores),
+            "score_quantiles": quantiles(scores),
             "threshold": threshold,
             "share_default": round(float(np.mean(scores >= threshold)), 6) if scores.size else None,
             "time": _now(),
@@ -192,13 +192,6 @@ class FileJob:
         logger.warning("error report written", extra={"error": kind, "error_key": self.keys.error, "detail": message})
         report = f"s3://{self.out_bucket}/{self.keys.error}"
         return {**self.source, "status": "error", "error": kind, "message": message, "report": report}
-
-
-def _quantiles(scores: np.ndarray) -> dict[str, float]:
-    if not scores.size:
-        return {}
-    values = np.quantile(scores, QUANTILES)
-    return {f"p{round(q * 100):02d}": round(float(v), 6) for q, v in zip(QUANTILES, values, strict=True)}
 
 
 def _record_metrics(scored: ScoredFile, summary: dict[str, Any]) -> None:

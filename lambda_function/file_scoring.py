@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from .features import Categorical, Column
+from .row_ranges import RowGroupRange
 from .schema import CUSTOMER_ID
 from .scoring import Model
 from .statements import Customers, Opener, read_customers
@@ -72,8 +73,13 @@ def _slice(column: Column, start: int, stop: int) -> Column:
 
 
 def score_statements(
-    model: Model, open_file: Opener, fmt: str, should_stop: Callable[[], bool] | None = None
+    model: Model,
+    open_file: Opener,
+    fmt: str,
+    should_stop: Callable[[], bool] | None = None,
+    part: RowGroupRange | None = None,
 ) -> ScoredFile:
+    """Read and score a file, or the customers a dataset shard owns in `part` of it."""
     pipeline = model.pipeline
-    customers = read_customers(open_file, fmt, list(pipeline.imputation), list(pipeline.vocabularies), should_stop)
-    return score_customers(model, customers)
+    numeric, categorical = list(pipeline.imputation), list(pipeline.vocabularies)
+    return score_customers(model, read_customers(open_file, fmt, numeric, categorical, should_stop, part))

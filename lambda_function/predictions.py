@@ -7,8 +7,6 @@ The whole file is built in memory, then written in one PUT (S3) or renamed into 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +16,7 @@ import pyarrow.parquet as pq
 from .file_scoring import ScoredFile
 from .schema import CUSTOMER_ID
 from .scoring import Model
+from .storage import write_local_file
 
 
 def prediction_table(scored: ScoredFile, model: Model, output_format: str) -> pa.Table:
@@ -46,19 +45,4 @@ def write_predictions_file(scored: ScoredFile, model: Model, path: str | Path) -
     output_format = "csv" if path.suffix.lower() == ".csv" else "parquet"
     if not path.parent.is_dir():  # a mistyped folder is an error, not a new folder
         raise FileNotFoundError(f"output folder not found: {path.parent}")
-    data = encode_predictions(scored, model, output_format)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600, made what open() would have made
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    write_local_file(path, encode_predictions(scored, model, output_format))

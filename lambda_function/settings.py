@@ -32,6 +32,10 @@ class Settings:
     output_bucket: str | None = None  # None: the input's bucket
     output_format: str = "parquet"  # or csv, Kaggle's submission format
     min_remaining_ms: int = 20_000  # stop and report when less time than this is left
+    # Dataset jobs: statement rows per shard. At most as many customers as rows, and memory
+    # grows with customers: 2 M fits a 4 GB function with room to spare (docs/scaling.md).
+    shard_rows: int = 2_000_000
+    tolerated_failure_percentage: float = 0.0  # shards that may fail before the job does
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +74,16 @@ def _probability(variable: str, raw: str) -> float:
     return value
 
 
+def _percentage(variable: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {variable} must be a number, got {raw!r}") from None
+    if not 0.0 <= value <= 100.0:
+        raise ValueError(f"environment variable {variable} must be from 0 to 100, got {raw!r}")
+    return value
+
+
 def _prefix(variable: str, raw: str) -> str:
     value = raw if raw.endswith("/") else raw + "/"
     if len(value.encode()) > MAX_PREFIX_BYTES:
@@ -89,6 +103,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_batch": _integer,
     "max_body_bytes": _integer,
     "min_remaining_ms": _integer,
+    "shard_rows": _integer,
+    "tolerated_failure_percentage": _percentage,
     "input_prefix": _prefix,
     "output_prefix": _prefix,
     "error_prefix": _prefix,

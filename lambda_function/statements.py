@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from .features import Categorical, Column
 from .latest import NO_DATE, latest_rows
+from .row_ranges import RowGroupRange, owned_batches
 from .schema import (
     CUSTOMER_ID,
     CUSTOMER_ID_RULE,
@@ -69,7 +70,9 @@ class Customers:
 Opener = Callable[[], Any]  # returns a fresh pyarrow file: random access for Parquet
 
 
-def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
+def _batches(
+    open_file: Opener, fmt: str, needed: list[str], numeric: set[str], part: RowGroupRange | None = None
+) -> Iterator[pa.RecordBatch]:
     if fmt == "parquet":
         source = open_file()  # a failure to open is the storage's, and raises
         footer = _checked_call(lambda: pq.ParquetFile(source), "not a readable Parquet file")
@@ -81,8 +84,13 @@ def _batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) 
         # read each chunk as it is needed, which keeps a 10 GB file's peak memory far lower.
         remote = not isinstance(source, pa.OSFile | pa.MemoryMappedFile)
         parquet = pq.ParquetFile(source, metadata=footer.metadata, read_dictionary=text, pre_buffer=remote)
-        yield from _checked(lambda: parquet.iter_batches(batch_size=BATCH_ROWS, columns=needed))
+        if part is None:
+            yield from _checked(lambda: parquet.iter_batches(batch_size=BATCH_ROWS, columns=needed))
+        else:
+            yield from _checked(lambda: owned_batches(parquet, needed, part, BATCH_ROWS))
         return
+    if part is not None:
+        raise ValueError("only a Parquet file is read by row groups")
     yield from _csv_batches(open_file, fmt, needed, numeric)
 
 
@@ -340,10 +348,12 @@ def read_customers(
     numeric: list[str],
     categorical: list[str],
     should_stop: Callable[[], bool] | None = None,
+    part: RowGroupRange | None = None,
 ) -> Customers:
     """Read a statements file and return each customer's latest statement.
 
     `should_stop` is asked between batches; when it says so, `OutOfTime` is raised.
+    `part`: only the customers a dataset shard owns in that range of row groups (row_ranges.py).
     """
     inputs = [*numeric, *categorical]
     needed = [CUSTOMER_ID, STATEMENT_DATE, *inputs]
@@ -352,14 +362,15 @@ def read_customers(
     pending_rows = 0
     rows_read = 0
     numeric_names = set(numeric)
-    for batch in _prefetched(_batches(open_file, fmt, needed, numeric_names)):
+    for batch in _prefetched(_batches(open_file, fmt, needed, numeric_names, part)):
         if should_stop is not None and should_stop():
             raise OutOfTime(rows_read)
         batch = _bytes_as_text(batch)
         _check_types(batch, numeric_names)
-        _check_ids(batch.column(CUSTOMER_ID), rows_read, fmt)
+        row = rows_read + (part.owned_start if part is not None else 0)  # the file's row, for messages
+        _check_ids(batch.column(CUSTOMER_ID), row, fmt)
         columns = {name: batch.column(name) for name in needed}
-        columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), rows_read, fmt))
+        columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), row, fmt))
         del columns[STATEMENT_DATE]
         table = _plain_ids(_latest(pa.table(columns)))
         rows_read += batch.num_rows
@@ -369,6 +380,8 @@ def read_customers(
             state = _latest(pa.concat_tables([t for t in (state, *pending) if t is not None]))
             pending, pending_rows = [], 0
     tables = [t for t in (state, *pending) if t is not None]
+    if part is not None and rows_read == 0:  # a range that only continues an earlier customer
+        return _no_customers(numeric, categorical)
     if rows_read == 0 or not tables:
         raise InputError("the file has no statement rows")
     latest = _latest(pa.concat_tables(tables))
@@ -378,6 +391,12 @@ def read_customers(
         columns={name: _to_column(latest[name], name) for name in inputs},
         rows_read=rows_read,
     )
+
+
+def _no_customers(numeric: list[str], categorical: list[str]) -> Customers:
+    columns: dict[str, Column] = {name: np.empty(0) for name in numeric}
+    columns.update({name: Categorical(np.empty(0, dtype=np.int32), []) for name in categorical})
+    return Customers(ids=pa.array([], pa.string()), columns=columns, rows_read=0)
 
 
 def _to_column(column: pa.ChunkedArray, name: str) -> Column:

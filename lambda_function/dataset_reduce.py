@@ -1,0 +1,198 @@
+"""A dataset job's last step: check the shards' work, merge their summaries, mark it done.
+
+Writes `_SUMMARY.json` (the merged summary, with what went wrong), then `_SUCCESS` (a
+manifest of every part with its customers and SHA-256) only when every shard scored its
+rows, every input row was read by exactly one shard and no customer is in two parts.
+Otherwise it removes any `_SUCCESS` of an earlier run and raises JobFailed, which fails the
+execution. Nothing written depends on the time, so a rerun writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from . import storage
+from .dataset_plan import Shard, read_shards, work_uri
+from .dataset_shard import id_fingerprints, part_name
+from .drift import drift_report_from_counts
+from .schema import CUSTOMER_ID
+from .scoring import Model
+from .summaries import QUANTILE_PRECISION, merge_histograms, quantiles_from_histogram
+
+READERS = 32  # summaries and fingerprint files read at once
+SHOWN = 5  # examples given of each problem
+
+
+class JobFailed(RuntimeError):
+    """The job did not score its whole input exactly once: _SUMMARY.json says why."""
+
+
+def reduce_job(model: Model, output: str, map_error: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge, check and mark the job done; raises JobFailed after writing the summary if it is not."""
+    shards = read_shards(output)
+    with ThreadPoolExecutor(READERS) as pool:
+        found = list(pool.map(lambda s: storage.read_bytes(work_uri(output, "shards", f"{s.index:05d}.json")), shards))
+    summaries = {shard.index: json.loads(data) for shard, data in zip(shards, found, strict=True) if data is not None}
+    problems: dict[str, Any] = {}
+    unfinished = [shard for shard in shards if shard.index not in summaries]
+    if unfinished:
+        problems["shards_not_finished"] = _unfinished(unfinished, map_error)
+    not_scored = _files_not_scored(summaries)
+    if not_scored:
+        problems["files_not_scored"] = not_scored
+    scored = [s for s in summaries.values() if s["status"] == "scored" and s["input"]["uri"] not in not_scored]
+    for summary in summaries.values():  # a file is scored whole, or not at all
+        if summary["status"] == "scored" and summary["input"]["uri"] in not_scored:
+            storage.delete(storage.join(output, summary["part"]["name"]))
+    if not unfinished:
+        misread = _rows_not_read_once(shards, scored)
+        if misread:
+            problems["rows_not_read_once"] = misread
+    twice = duplicate_customers(output, scored)
+    if twice["count"]:
+        problems["customers_in_two_parts"] = twice
+    summary = merged_summary(model, output, shards, scored, problems)
+    storage.write_bytes(storage.join(output, "_SUMMARY.json"), _json(summary), "application/json")
+    if problems:
+        storage.delete(storage.join(output, "_SUCCESS"))
+        raise JobFailed(f"{output}: {'; '.join(_describe(kind, found) for kind, found in problems.items())}")
+    storage.write_bytes(storage.join(output, "_SUCCESS"), _json(_manifest(summary, scored)), "application/json")
+    return {key: summary[key] for key in ("status", "output", "files", "shards", "rows_read", "customers_scored")}
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, indent=1, allow_nan=False).encode()
+
+
+def _unfinished(shards: list[Shard], map_error: dict[str, Any] | None) -> dict[str, Any]:
+    cause = (map_error or {}).get("Cause") or (map_error or {}).get("Error")
+    named = [{"shard": s.index, "input": s.file["uri"], "row_groups": s.row_groups} for s in shards]
+    return {"count": len(shards), "first": named[:SHOWN], "error": cause}
+
+
+def _files_not_scored(summaries: dict[int, dict[str, Any]]) -> dict[str, str]:
+    """Input files with a shard that could not score them, and the first reason given."""
+    out: dict[str, str] = {}
+    for index in sorted(summaries):
+        summary = summaries[index]
+        if summary["status"] != "scored":
+            out.setdefault(summary["input"]["uri"], summary["message"])
+    return out
+
+
+def _rows_not_read_once(shards: list[Shard], scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Files whose shards' owned rows do not tile the file's rows exactly."""
+    planned = {shard.index: shard for shard in shards}
+    by_file: dict[str, list[tuple[int, int]]] = {}
+    for summary in scored:
+        if planned[summary["shard"]].file_rows is not None:  # Parquet: the footer's row count is known
+            start, stop = summary["owned_rows"]
+            if stop > start:
+                by_file.setdefault(summary["input"]["uri"], []).append((start, stop))
+    file_rows = {shard.file["uri"]: shard.file_rows for shard in shards}
+    wrong = []
+    for uri, ranges in sorted(by_file.items()):
+        ranges.sort()
+        edges_meet = all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        if not edges_meet or ranges[0][0] != 0 or ranges[-1][1] != file_rows[uri]:
+            wrong.append({"input": uri, "file_rows": file_rows[uri], "owned_rows": ranges[: SHOWN * 2]})
+    return wrong
+
+
+def duplicate_customers(output: str, scored: list[dict[str, Any]]) -> dict[str, Any]:
+    """Customer IDs found in two parts: candidates by fingerprint, confirmed on the IDs."""
+    with ThreadPoolExecutor(READERS) as pool:
+        found = list(pool.map(lambda s: storage.read_bytes(work_uri(output, "ids", f"{s['shard']:05d}.u64")), scored))
+    arrays = [np.frombuffer(data or b"", dtype="<u8") for data in found]
+    if not arrays:
+        return {"count": 0, "first": []}
+    owners = np.repeat(np.arange(len(arrays)), [a.size for a in arrays])
+    fingerprints = np.concatenate(arrays)
+    order = np.argsort(fingerprints, kind="stable")
+    ordered = fingerprints[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if not same.size:
+        return {"count": 0, "first": []}
+    suspects = set(ordered[same].tolist())
+    involved = sorted(set(owners[order[same]].tolist()) | set(owners[order[same + 1]].tolist()))
+    seen: Counter[str] = Counter()
+    for position in involved:  # read only the parts that share a fingerprint
+        data = storage.read_bytes(storage.join(output, part_name(scored[position]["shard"])))
+        ids = pq.read_table(io.BytesIO(data or b""), columns=[CUSTOMER_ID])[CUSTOMER_ID].combine_chunks()
+        mask = np.isin(id_fingerprints(ids), list(suspects))
+        seen.update(ids.filter(mask).to_pylist())
+    twice = sorted(customer for customer, count in seen.items() if count > 1)
+    return {"count": len(twice), "first": twice[:SHOWN]}
+
+
+def merged_summary(
+    model: Model, output: str, shards: list[Shard], scored: list[dict[str, Any]], problems: dict[str, Any]
+) -> dict[str, Any]:
+    """The dataset's summary, computed from the shards' counts as one pass over it would."""
+    customers_scored = sum(s["customers_scored"] for s in scored)
+    rows_read = sum(s["rows_read"] for s in scored)
+    customers = sum(s["customers"] for s in scored)
+    skipped: Counter[str] = Counter()
+    unseen: Counter[str] = Counter()
+    for s in scored:
+        skipped.update(s["customers_skipped"])
+        unseen.update(s["unseen_categories"])
+    summary: dict[str, Any] = {
+        "status": "failed" if problems else "succeeded",
+        "output": output,
+        "model": {"name": model.name, "version": model.version, "checksum": model.checksum},
+        "files": len({shard.file["uri"] for shard in shards}),
+        "shards": len(shards),
+        "rows_read": rows_read,
+        "customers": customers,
+        "customers_scored": customers_scored,
+        "customers_skipped": dict(sorted(skipped.items())),
+        "statements_superseded": rows_read - customers,
+        "unseen_categories": dict(sorted(unseen.items())),
+        "score_quantiles": quantiles_from_histogram(merge_histograms(s["score_histogram"] for s in scored)),
+        "score_quantiles_precision": QUANTILE_PRECISION,
+        "threshold": model.threshold,
+        "share_default": round(sum(s["defaults"] for s in scored) / customers_scored, 6) if customers_scored else None,
+        **({"problems": problems} if problems else {}),
+    }
+    reference = model.artifacts.reference if model.artifacts else None
+    if reference is not None and customers_scored:
+        summary["drift"] = drift_report_from_counts(reference, _summed_counts(scored))
+    return summary
+
+
+def _summed_counts(scored: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    total: dict[str, np.ndarray] = {}
+    for summary in scored:
+        for name, counts in (summary["drift_counts"] or {}).items():
+            found = np.asarray(counts, dtype=np.int64)
+            total[name] = total[name] + found if name in total else found
+    return total
+
+
+def _manifest(summary: dict[str, Any], scored: list[dict[str, Any]]) -> dict[str, Any]:
+    parts = [s["part"] for s in sorted(scored, key=lambda s: int(s["shard"]))]
+    keep = ("output", "model", "files", "rows_read", "customers_scored")
+    return {**{key: summary[key] for key in keep}, "parts": parts}
+
+
+def _describe(kind: str, found: Any) -> str:
+    if kind == "shards_not_finished":
+        shown = ", ".join(f"{s['shard']} ({s['input']})" for s in found["first"])
+        return f"{found['count']} shards did not finish: {shown}" + (f": {found['error']}" if found["error"] else "")
+    if kind == "files_not_scored":
+        return f"{len(found)} files not scored: " + "; ".join(
+            f"{uri}: {why}" for uri, why in list(found.items())[:SHOWN]
+        )
+    if kind == "rows_not_read_once":
+        return f"{len(found)} files whose rows were not each read once: " + ", ".join(f["input"] for f in found[:SHOWN])
+    return f"{found['count']} customers in two parts (customers spread over several files are not supported): " + (
+        ", ".join(found["first"])
+    )

@@ -1,0 +1,143 @@
+"""A dataset job's Map step: score one shard, through the same functions as the batch function.
+
+Writes, in this order, each in one PUT and under a name fixed by the shard's index, so a
+retried or redriven shard overwrites its own outputs and never adds to them:
+- `part-NNNNN.parquet`: the predictions (the batch function's columns);
+- `_work/ids/NNNNN.u64`: the sorted fingerprints of its customer IDs, for the reduce step's
+  check that no customer is in two parts;
+- `_work/shards/NNNNN.json`: its mergeable summary, last: its presence says the shard is done.
+A file the shard cannot score (corrupt, wrong columns, rows not grouped by customer where it
+had to be split) gets a summary with the reason instead, and no part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from . import storage
+from .dataset_plan import Shard, work_uri
+from .drift import drift_counts
+from .file_scoring import ScoredFile, score_statements
+from .predictions import encode_predictions
+from .row_ranges import RowGroupRange
+from .schema import CUSTOMER_ID
+from .scoring import Model
+from .statements import InputError
+from .summaries import score_histogram
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def score_shard(model: Model, shard: Shard, output: str) -> dict[str, Any]:
+    """Score the shard and write its outputs; returns its summary."""
+    part = RowGroupRange(*shard.row_groups) if shard.row_groups is not None else None
+    try:
+        if shard.footer_error is not None:
+            raise InputError(shard.footer_error)
+        scored = score_statements(model, shard.stored.opener(shard.format), shard.format, part=part)
+        if part is not None and part.runs != _customers(scored):
+            raise InputError(
+                "rows are not grouped by customer_ID: a file large enough to be split must keep each customer's "
+                "statements together (sorted by customer_ID, as Kaggle's files are)"
+            )
+    except InputError as error:
+        return _write_summary(shard, output, _unscored(shard, str(error)))
+    part_bytes = encode_predictions(scored, model, "parquet")
+    storage.write_bytes(storage.join(output, part_name(shard.index)), part_bytes)
+    fingerprints = np.sort(id_fingerprints(scored.predictions[CUSTOMER_ID].combine_chunks()))
+    storage.write_bytes(work_uri(output, "ids", f"{shard.index:05d}.u64"), fingerprints.astype("<u8").tobytes())
+    return _write_summary(shard, output, _summary(model, shard, scored, part, part_bytes))
+
+
+def _customers(scored: ScoredFile) -> int:
+    return scored.customers + sum(scored.skipped.values())
+
+
+def _summary(
+    model: Model, shard: Shard, scored: ScoredFile, part: RowGroupRange | None, part_bytes: bytes
+) -> dict[str, Any]:
+    scores = scored.drift_inputs["score"]
+    reference = model.artifacts.reference if model.artifacts else None
+    owned = part.owned() if part is not None else (0, scored.rows_read)
+    return {
+        "shard": shard.index,
+        "status": "scored",
+        "input": shard.file,
+        "row_groups": shard.row_groups,
+        "rows_read": scored.rows_read,
+        "owned_rows": list(owned),
+        "head_rows": part.head_rows if part is not None else 0,
+        "read_ahead_rows": part.read_ahead_rows if part is not None else 0,
+        "customers": _customers(scored),
+        "customers_scored": scored.customers,
+        "customers_skipped": scored.skipped,
+        "unseen_categories": scored.unseen,
+        "defaults": int(np.count_nonzero(scored.predictions["default"].to_numpy())),
+        "score_histogram": score_histogram(scores),
+        "drift_counts": drift_counts(reference, scored.drift_inputs) if reference is not None else None,
+        "part": {
+            "name": part_name(shard.index),
+            "customers": scored.customers,
+            "bytes": len(part_bytes),
+            "sha256": hashlib.sha256(part_bytes).hexdigest(),
+        },
+    }
+
+
+def _unscored(shard: Shard, message: str) -> dict[str, Any]:
+    return {"shard": shard.index, "status": "invalid_input", "input": shard.file, "message": message}
+
+
+def _write_summary(shard: Shard, output: str, summary: dict[str, Any]) -> dict[str, Any]:
+    if summary["status"] != "scored":  # a rerun after the input was replaced: no stale part
+        storage.delete(storage.join(output, part_name(shard.index)))
+        storage.delete(work_uri(output, "ids", f"{shard.index:05d}.u64"))
+    data = json.dumps(summary, indent=1, allow_nan=False).encode()
+    storage.write_bytes(work_uri(output, "shards", f"{shard.index:05d}.json"), data, "application/json")
+    return summary
+
+
+# -- customer fingerprints --------------------------------------------------------------
+
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, vectorised (uint64 arithmetic wraps, as the hash wants)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    mixed: np.ndarray = x ^ (x >> np.uint64(31))
+    return mixed
+
+
+def id_fingerprints(ids: pa.Array) -> np.ndarray:
+    """A 64-bit fingerprint of each ID: equal IDs always get equal fingerprints.
+
+    A filter for the reduce step: equal fingerprints in two parts are confirmed on the IDs
+    themselves, so a collision can cost a read, never a wrong answer. Computed on Arrow's
+    buffers, eight bytes at a time, IDs of one length together.
+    """
+    binary = ids.cast(pa.large_binary())
+    offsets = np.frombuffer(binary.buffers()[1], dtype=np.int64)[binary.offset : binary.offset + len(binary) + 1]
+    data = np.frombuffer(binary.buffers()[2] or b"", dtype=np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    out = np.empty(len(binary), dtype=np.uint64)
+    for length in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == length)
+        words = -(-length // 8)
+        for chunk in np.array_split(rows, max(1, rows.size * max(length, 1) // (4 << 20))):
+            matrix = np.zeros((chunk.size, words * 8), dtype=np.uint8)
+            if length:
+                matrix[:, :length] = data[starts[chunk, None] + np.arange(length)]
+            hashed = np.full(chunk.size, ((length + 1) * _GOLDEN) % 2**64, dtype=np.uint64)
+            for word in matrix.view("<u8").T:
+                hashed = _mix(hashed ^ word)
+            out[chunk] = hashed
+    return out
