@@ -81,8 +81,8 @@ def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {
         **plan,
         "items": {"bucket": bucket, "key": key},
-        "map_results": {"bucket": bucket, "prefix": split_s3_uri(work_uri(job.output, "map"))[1]},
         "tolerated_failure_percentage": settings.tolerated_failure_percentage if tolerance is None else tolerance,
+        "max_concurrency": settings.max_concurrency,
     }
 
 

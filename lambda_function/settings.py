@@ -36,6 +36,7 @@ class Settings:
     # grows with customers: 2 M fits a 4 GB function with room to spare (docs/scaling.md).
     shard_rows: int = 2_000_000
     tolerated_failure_percentage: float = 0.0  # shards that may fail before the job does
+    max_concurrency: int = 1000  # shards scored at once (Distributed Map's limit: 10,000)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +105,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_body_bytes": _integer,
     "min_remaining_ms": _integer,
     "shard_rows": _integer,
+    "max_concurrency": _integer,
     "tolerated_failure_percentage": _percentage,
     "input_prefix": _prefix,
     "output_prefix": _prefix,

@@ -1,0 +1,271 @@
+"""The dataset job: statemachine/score_dataset.asl.json, as the template deploys it, executed by
+moto's Step Functions interpreter against moto's S3 over HTTP, its Lambda tasks reaching this
+project's handlers (tests/lambda_service.py says how, and why that is faithful)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from helpers import ROOT, get, keys_in, upload
+from lambda_service import LambdaService, ServiceError, lambda_service
+
+from amex_scoring.synth import write_synthetic
+from lambda_function.drift import psi, psi_from_counts
+from lambda_function.file_scoring import ScoredFile, score_statements
+from lambda_function.scoring import Model
+from lambda_function.statements import local_opener
+from lambda_function.summaries import QUANTILE_PRECISION, QUANTILES
+
+DEFINITION = ROOT / "statemachine" / "score_dataset.asl.json"
+FUNCTIONS = {"PlanFunctionArn": "plan", "ShardFunctionArn": "shard", "ReduceFunctionArn": "reduce"}
+MAP_RUNS = "map-runs-" + uuid.uuid4().hex[:8]
+SHARD_ROWS = 4_000
+
+
+@dataclass
+class StepFunctions:
+    client: Any
+    state_machine: str
+    service: LambdaService
+
+    def run(self, job: dict[str, Any], timeout: float = 240) -> dict[str, Any]:
+        name = uuid.uuid4().hex
+        started = self.client.start_execution(stateMachineArn=self.state_machine, name=name, input=json.dumps(job))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.client.describe_execution(executionArn=started["executionArn"])
+            if found["status"] != "RUNNING":
+                return dict(found)
+            time.sleep(0.2)
+        raise TimeoutError(f"execution still running after {timeout} s")
+
+
+def deployed_definition() -> str:
+    """The definition file with the template's DefinitionSubstitutions applied, as CloudFormation does."""
+    from cfnlint.decode import cfn_yaml
+
+    template = cfn_yaml.load(str(ROOT / "template.yaml"))
+    substitutions = template["Resources"]["ScoreDatasetStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    values = {
+        name: f"arn:aws:lambda:us-east-1:123456789012:function:{function}" for name, function in FUNCTIONS.items()
+    }
+    values.update(MapResultsBucket=MAP_RUNS, MapResultsPrefix="scored/_map-runs/")
+    assert set(substitutions) == set(values) == set(re.findall(r"\$\{(\w+)\}", DEFINITION.read_text()))
+    text = DEFINITION.read_text()
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+@pytest.fixture(scope="module")
+def step_functions(s3_endpoint: str) -> Iterator[StepFunctions]:
+    config = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/config", data=config, method="POST"))
+    from lambda_function import dataset_job
+    from lambda_function.s3 import s3_client
+
+    s3_client().create_bucket(Bucket=MAP_RUNS)
+
+    loaded = replace(dataset_job.LOADED, settings=replace(dataset_job.LOADED.settings, shard_rows=SHARD_ROWS))
+    handlers = {
+        "plan": dataset_job.plan_handler,
+        "shard": dataset_job.shard_handler,
+        "reduce": dataset_job.reduce_handler,
+    }
+    service = LambdaService(handlers)
+    with (
+        mock.patch.object(dataset_job, "LOADED", loaded),
+        lambda_service(service, s3_endpoint) as port,
+        mock.patch.dict(os.environ, {"MOTO_PORT": str(port)}),
+    ):
+        client = boto3.client("stepfunctions", endpoint_url=s3_endpoint, region_name="us-east-1")
+        arn = client.create_state_machine(
+            name=f"ScoreDataset-{uuid.uuid4().hex[:8]}",
+            definition=deployed_definition(),
+            roleArn="arn:aws:iam::123456789012:role/score-dataset",
+        )["stateMachineArn"]
+        yield StepFunctions(client, arn, service)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 files: 7 small, one of 1,500 customers in row groups of 997 rows, cut into 5 shards."""
+    folder = tmp_path_factory.mktemp("dataset")
+    for index in range(7):
+        write_synthetic(folder / f"part-{index}.parquet", 150 + 10 * index, seed=100 + index)
+    big = folder / "big.parquet"
+    write_synthetic(big, 1_500, seed=99)
+    pq.write_table(pq.read_table(big), big, row_group_size=997)  # customers straddle the groups' edges
+    return folder
+
+
+def upload_folder(bucket: str, folder: Path, prefix: str) -> None:
+    for path in sorted(folder.iterdir()):
+        upload(bucket, prefix + path.name, path)
+
+
+def one_pass(model: Model, folder: Path) -> dict[str, ScoredFile]:
+    """Each file through the batch function's path, on its own."""
+    return {
+        path.name: score_statements(model, local_opener(path), "parquet") for path in sorted(folder.glob("*.parquet"))
+    }
+
+
+def parts_of(bucket: str, prefix: str) -> pa.Table:
+    names = [key for key in keys_in(bucket) if key.startswith(prefix + "part-")]
+    return pa.concat_tables([pq.read_table(io.BytesIO(get(bucket, key))) for key in names])
+
+
+def test_a_dataset_is_scored_once_per_customer_exactly_as_file_by_file(
+    step_functions: StepFunctions, bucket: str, dataset: Path, committed_model: Model
+) -> None:
+    upload_folder(bucket, dataset, "datasets/book/")
+    out = f"s3://{bucket}/scored/book/"
+    execution = step_functions.run({"input": f"s3://{bucket}/datasets/book/", "output": out})
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    shards = json.loads(get(bucket, "scored/book/_work/shards.json"))
+    big = [s for s in shards if s["file"]["uri"].endswith("big.parquet")]
+    assert len(shards) == 12 and len(big) == 5 and all(s["row_groups"] for s in big)
+
+    single = one_pass(committed_model, dataset)
+    expected = {
+        c: p
+        for s in single.values()
+        for c, p in zip(*(s.predictions[k].to_pylist() for k in ("customer_ID", "prediction")), strict=True)
+    }
+    parts = parts_of(bucket, "scored/book/")
+    ids = parts["customer_ID"].to_pylist()
+    assert len(ids) == len(set(ids)) == len(expected)  # each customer once
+    assert dict(zip(ids, parts["prediction"].to_pylist(), strict=True)) == expected  # bit for bit
+
+    summary = json.loads(get(bucket, "scored/book/_SUMMARY.json"))
+    assert summary["status"] == "succeeded" and "problems" not in summary
+    assert summary["rows_read"] == sum(s.rows_read for s in single.values())
+    assert summary["customers_scored"] == len(expected) == sum(s.customers for s in single.values())
+    assert summary["statements_superseded"] == summary["rows_read"] - summary["customers"]
+    scores = np.concatenate([s.drift_inputs["score"] for s in single.values()])
+    reference = committed_model.artifacts.reference
+    assert summary["share_default"] == round(float(np.mean(scores >= committed_model.threshold)), 6)
+    for q in QUANTILES:  # the score at rank floor(q (n - 1)), to half a bin
+        at_rank = np.sort(scores)[int(np.floor(q * (scores.size - 1)))]
+        assert abs(summary["score_quantiles"][f"p{round(q * 100):02d}"] - at_rank) <= QUANTILE_PRECISION + 1e-12
+    merged = np.sum(
+        [
+            json.loads(get(bucket, f"scored/book/_work/shards/{s['index']:05d}.json"))["drift_counts"]["score"]
+            for s in shards
+        ],
+        axis=0,
+    )
+    assert abs(psi_from_counts(reference["score"], merged) - psi(reference["score"], scores)) <= 1e-9
+    for name, entry in summary["drift"]["psi"].items():
+        bins = reference["score"] if name == "score" else reference["inputs"][name]
+        values = scores if name == "score" else np.concatenate([s.drift_inputs[name] for s in single.values()])
+        assert entry["psi"] == round(psi(bins, values), 6), name
+
+    manifest = json.loads(get(bucket, "scored/book/_SUCCESS"))
+    assert [p["name"] for p in manifest["parts"]] == [f"part-{i:05d}.parquet" for i in range(12)]
+    for part in manifest["parts"]:
+        assert hashlib.sha256(get(bucket, f"scored/book/{part['name']}")).hexdigest() == part["sha256"]
+
+
+def test_a_rerun_of_a_finished_job_writes_the_same_bytes(
+    step_functions: StepFunctions, bucket: str, dataset: Path
+) -> None:
+    upload_folder(bucket, dataset, "datasets/again/")
+    job = {"input": f"s3://{bucket}/datasets/again/", "output": f"s3://{bucket}/scored/again/"}
+    outputs = []
+    for _ in range(2):
+        assert step_functions.run(job)["status"] == "SUCCEEDED"
+        keys = [k for k in keys_in(bucket) if k.startswith("scored/again/")]
+        outputs.append({key: get(bucket, key) for key in keys})
+    assert outputs[0] == outputs[1] and "scored/again/_SUCCESS" in outputs[0]
+
+
+def test_a_shard_refused_twice_by_lambda_is_retried_and_the_job_succeeds(
+    step_functions: StepFunctions, bucket: str, dataset: Path
+) -> None:
+    upload_folder(bucket, dataset, "datasets/retried/")
+    refused = []
+
+    def twice(event: dict[str, Any]) -> None:
+        if event["shard"]["index"] == 2 and len(refused) < 2:
+            refused.append(event)
+            raise ServiceError(429, "TooManyRequestsException")
+
+    with mock.patch.dict(step_functions.service.faults, {"shard": twice}):
+        execution = step_functions.run(
+            {"input": f"s3://{bucket}/datasets/retried/", "output": f"s3://{bucket}/scored/retried/"}
+        )
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert len(refused) == 2 and "scored/retried/_SUCCESS" in keys_in(bucket)
+
+
+def test_a_shard_that_always_fails_fails_the_job_and_is_named(
+    step_functions: StepFunctions, bucket: str, dataset: Path
+) -> None:
+    upload_folder(bucket, dataset, "datasets/broken/")
+
+    def always(event: dict[str, Any]) -> None:  # as a shard out of memory, or a bug, would
+        if event["shard"]["index"] == 3:
+            raise MemoryError("emulated: the shard ran out of memory")
+
+    with mock.patch.dict(step_functions.service.faults, {"shard": always}):
+        execution = step_functions.run(
+            {"input": f"s3://{bucket}/datasets/broken/", "output": f"s3://{bucket}/scored/broken/"}
+        )
+    assert execution["status"] == "FAILED" and execution["error"] == "JobFailed"
+    # On AWS the Map fails first (ToleratedFailurePercentage 0) and the Catch hands its error to the
+    # reduce step; moto's interpreter ignores the tolerance and ends the Map. Either way the reduce
+    # step finds the shard without a summary, names it, and fails the job.
+    assert "1 shards did not finish: 3 (s3://" in execution["cause"]
+    keys = keys_in(bucket)
+    assert "scored/broken/_SUCCESS" not in keys and "scored/broken/_SUMMARY.json" in keys
+    summary = json.loads(get(bucket, "scored/broken/_SUMMARY.json"))
+    assert summary["status"] == "failed" and summary["problems"]["shards_not_finished"]["first"][0]["shard"] == 3
+
+
+def test_an_ungrouped_large_file_and_a_corrupt_file_are_reported_and_the_rest_scored(
+    step_functions: StepFunctions, bucket: str, dataset: Path, tmp_path: Path
+) -> None:
+    upload_folder(bucket, dataset, "datasets/mixed/")
+    shuffled = pq.read_table(dataset / "big.parquet")
+    shuffled = shuffled.take(np.random.default_rng(1).permutation(shuffled.num_rows))
+    pq.write_table(shuffled, tmp_path / "shuffled.parquet", row_group_size=997)
+    upload(bucket, "datasets/mixed/shuffled.parquet", tmp_path / "shuffled.parquet")
+    upload(bucket, "datasets/mixed/corrupt.parquet", b"PAR1 this is not a parquet file PAR1")
+    execution = step_functions.run(
+        {"input": f"s3://{bucket}/datasets/mixed/", "output": f"s3://{bucket}/scored/mixed/"}
+    )
+    assert execution["status"] == "FAILED" and execution["error"] == "JobFailed"
+    summary = json.loads(get(bucket, "scored/mixed/_SUMMARY.json"))
+    not_scored = summary["problems"]["files_not_scored"]
+    assert set(not_scored) == {
+        f"s3://{bucket}/datasets/mixed/shuffled.parquet",
+        f"s3://{bucket}/datasets/mixed/corrupt.parquet",
+    }
+    assert "not grouped by customer_ID" in not_scored[f"s3://{bucket}/datasets/mixed/shuffled.parquet"]
+    assert "not a readable Parquet file" in not_scored[f"s3://{bucket}/datasets/mixed/corrupt.parquet"]
+    shards = json.loads(get(bucket, "scored/mixed/_work/shards.json"))
+    bad = {s["index"] for s in shards if s["file"]["uri"].endswith(("shuffled.parquet", "corrupt.parquet"))}
+    keys = keys_in(bucket)
+    assert not any(f"scored/mixed/part-{i:05d}.parquet" in keys for i in bad)  # nothing of them, not even parts
+    assert sum(f"scored/mixed/part-{s['index']:05d}.parquet" in keys for s in shards) == len(shards) - len(bad)
+    assert summary["customers_scored"] == parts_of(bucket, "scored/mixed/").num_rows
+    assert "scored/mixed/_SUCCESS" not in keys
