@@ -7,6 +7,7 @@ local folders or s3:// URIs. Settings (SHARD_ROWS...) come from the environment,
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -42,7 +43,9 @@ def score_dataset(model_uri: str, input_uri: str, output: str, workers: int = 1)
         for item in items:
             _score(item, output)
     else:
-        with ProcessPoolExecutor(workers, initializer=_load, initargs=(model_uri,)) as pool:
+        # Spawned, not forked: a child forked after XGBoost's OpenMP pool started hangs in it.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, spawn, initializer=_load, initargs=(model_uri,)) as pool:
             list(pool.map(_score, items, [output] * len(items)))
     if _MODEL is None:
         _load(model_uri)

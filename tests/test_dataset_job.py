@@ -269,3 +269,76 @@ def test_an_ungrouped_large_file_and_a_corrupt_file_are_reported_and_the_rest_sc
     assert sum(f"scored/mixed/part-{s['index']:05d}.parquet" in keys for s in shards) == len(shards) - len(bad)
     assert summary["customers_scored"] == parts_of(bucket, "scored/mixed/").num_rows
     assert "scored/mixed/_SUCCESS" not in keys
+
+
+def test_a_job_file_uploaded_under_jobs_starts_the_job(
+    step_functions: StepFunctions, bucket: str, dataset: Path
+) -> None:
+    """The input the EventBridge rule hands the state machine: S3's Object Created event."""
+    upload_folder(bucket, dataset, "datasets/monthly/")
+    upload(bucket, "jobs/november.json", json.dumps({"input": f"s3://{bucket}/datasets/monthly/"}).encode())
+    event = {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-12-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": "jobs/november.json", "size": 60, "etag": "b1946ac92492d2347c6235b4d2611184"},
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "reason": "PutObject",
+        },
+    }
+    execution = step_functions.run(event)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert (
+        json.loads(execution["output"])["output"] == f"s3://{bucket}/scored/november/"
+    )  # OUTPUT_PREFIX + the job's name
+    assert "scored/november/_SUCCESS" in keys_in(bucket)
+
+
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        ({"input": "s3://{b}/datasets/x/", "output": "s3://{b}/datasets/x/scored/"}, "must not be inside the input"),
+        ({"input": "s3://{b}/incoming/x/", "output": "s3://{b}/scored/x/"}, "under INPUT_PREFIX 'incoming/'"),
+        ({"input": "s3://{b}/datasets/empty/", "output": "s3://{b}/scored/x/"}, "no .parquet, .csv or .csv.gz files"),
+        ({"output": "s3://{b}/scored/x/"}, 'a job is {"input"'),
+    ],
+)
+def test_a_job_that_cannot_run_fails_at_once_and_says_why(
+    step_functions: StepFunctions, bucket: str, job: dict[str, str], message: str
+) -> None:
+    execution = step_functions.run({k: v.format(b=bucket) for k, v in job.items()})
+    assert execution["status"] == "FAILED" and execution["error"] == "JobError"
+    assert message in json.loads(execution["cause"])["errorMessage"]
+    assert [name for name, _ in step_functions.service.calls[-1:]] == ["plan"]  # nothing scored
+
+
+def test_the_local_mode_writes_what_the_state_machine_writes(
+    step_functions: StepFunctions, bucket: str, dataset: Path, tmp_path: Path
+) -> None:
+    from amex_scoring.cli import main
+
+    upload_folder(bucket, dataset, "datasets/local/")
+    assert (
+        step_functions.run({"input": f"s3://{bucket}/datasets/local/", "output": f"s3://{bucket}/scored/local/"})[
+            "status"
+        ]
+        == "SUCCEEDED"
+    )
+    with mock.patch.dict(os.environ, {"SHARD_ROWS": str(SHARD_ROWS)}):
+        assert main(["score-dataset", "--workers", "2", str(dataset), str(tmp_path / "out")]) == 0
+    for name in [f"part-{i:05d}.parquet" for i in range(12)]:
+        assert (tmp_path / "out" / name).read_bytes() == get(bucket, f"scored/local/{name}"), name
+    local, remote = (
+        json.loads(data)
+        for data in ((tmp_path / "out" / "_SUCCESS").read_bytes(), get(bucket, "scored/local/_SUCCESS"))
+    )
+    assert local == {**remote, "output": str(tmp_path / "out")}  # the same manifest, but for where it is
