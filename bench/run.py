@@ -18,6 +18,7 @@ from typing import Any
 from unittest import mock
 
 from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
+from lambda_function.settings import Settings
 
 from .common import CACHE, ROOT, folder_size_mb, machine, median, run_worker
 from .http_worker import ITERATIONS
@@ -209,6 +210,114 @@ def bench_http_image(model: Path, events: Path) -> dict[str, Any]:
     return {"interpreter": python, **json.loads(out.read_text())}
 
 
+def _dataset_worker(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.dataset_worker", *args]
+    started = time.perf_counter()
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=3600, env={**os.environ, **(env or {})}
+    )
+    return {**json.loads(result.stdout.strip().splitlines()[-1]), "process_seconds": time.perf_counter() - started}
+
+
+def _small_files(folder: Path, count: int, customers_each: int) -> Path:
+    """`count` files of `customers_each` distinct customers, cut from one synthetic file at customer edges."""
+    import pyarrow.parquet as pq
+
+    source = synthetic(count * customers_each, seed=77)
+    table = pq.read_table(source)
+    ids = table["customer_ID"].to_numpy(zero_copy_only=False)
+    firsts = [0, *(i for i in range(1, len(ids)) if ids[i] != ids[i - 1]), len(ids)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        start, stop = firsts[index * customers_each], firsts[min((index + 1) * customers_each, len(firsts) - 1)]
+        pq.write_table(table.slice(start, stop - start), folder / f"part-{index:04d}.parquet")
+    return folder
+
+
+def bench_dataset(model: Path, quick: bool) -> dict[str, Any]:
+    """Issue #12: shard throughput, the plan and reduce steps at 1,000 files, workers against one process."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, Any] = {}
+    # At the default SHARD_ROWS, on a file it cuts into a few shards: a shard's fixed costs
+    # (opening the file, the boundary's customer) weigh as they would in a job.
+    large = synthetic(5_000 if quick else 500_000, seed=2024)
+    grouped = DATA / f"{large.stem}-groups.parquet"
+    if not grouped.exists():  # row groups of 131,072 rows, as Spark and pyarrow write by default
+        pq.write_table(pq.read_table(large), grouped, row_group_size=131_072)
+    shard_rows = 20_000 if quick else Settings().shard_rows
+    log(f"dataset: {grouped.name} as shards of {shard_rows} rows against the single-file path")
+    out["shards"] = _dataset_worker(
+        ["shards", "--model", str(model), "--input", str(grouped), "--shard-rows", str(shard_rows)]
+    )
+
+    files = 50 if quick else 1_000
+    folder = _small_files(DATA / f"dataset-{files}", files, 20)
+    work = Path(tempfile.mkdtemp(prefix="bench-dataset-"))
+    log(f"dataset: the local mode on {files} files, to make {files} shard summaries")
+    from amex_scoring.dataset import score_dataset
+
+    score_dataset(str(model), str(folder), str(work / "job"), workers=2)
+    server, endpoint = _moto_process()
+    env = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import boto3
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket="bench")
+        uploads = [(p, f"datasets/many/{p.name}") for p in folder.iterdir()]
+        uploads += [(p, f"scored/many/{p.relative_to(work / 'job')}") for p in (work / "job").rglob("*") if p.is_file()]
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda item: s3.upload_file(str(item[0]), "bench", item[1]), uploads))
+        log(f"dataset: plan step over {files} files on the local S3 endpoint")
+        out["plan"] = _dataset_worker(
+            ["plan", "--input", "s3://bench/datasets/many/", "--output", "s3://bench/scored/planned/"], env
+        )
+        log(f"dataset: reduce step over {files} shard summaries on the local S3 endpoint")
+        out["reduce"] = _dataset_worker(["reduce", "--model", str(model), "--output", "s3://bench/scored/many/"], env)
+    finally:
+        server.terminate()
+        server.wait()
+
+    ten = DATA / "dataset-10"
+    if not ten.exists():
+        for index in range(10):
+            from amex_scoring.synth import write_synthetic
+
+            write_synthetic(ten / f"file-{index}.parquet", 1_000 if quick else 30_000, seed=500 + index)
+    rounds: dict[str, list[float]] = {"workers_2": [], "one_process": []}
+    for round_ in range(2 if quick else 3):
+        log(f"dataset: score-dataset --workers 2 against one process, round {round_ + 1}")
+        started = time.perf_counter()
+        command = [
+            sys.executable,
+            "-m",
+            "amex_scoring.cli",
+            "score-dataset",
+            "--model",
+            str(model),
+            "--workers",
+            "2",
+            str(ten),
+            str(work / f"ten-{round_}"),
+        ]
+        subprocess.run(command, check=True, capture_output=True, cwd=ROOT, timeout=3600)
+        rounds["workers_2"].append(time.perf_counter() - started)
+        rounds["one_process"].append(
+            _dataset_worker(["files", "--model", str(model), "--input", str(ten)])["process_seconds"]
+        )
+    out["workers"] = {"files": 10, "customers": 10 * (1_000 if quick else 30_000), **rounds}
+    return out
+
+
 def bench_tricks(model: Path) -> dict[str, Any]:
     log("HTTP: each departure from the frameworks' idioms against the idiom")
     command = [sys.executable, "-m", "bench.tricks_worker", "--model", str(model)]
@@ -328,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     results["csv_memory"] = bench_csv_memory(model, 200_000 if args.quick else 2_000_000, runs)
     results["http"] = bench_http(model, legacy)
     results["tricks"] = bench_tricks(model)
+    results["dataset"] = bench_dataset(model, args.quick)
     results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)
     results["seconds"] = time.time() - started
     (CACHE / "last-results.json").write_text(json.dumps(results, indent=1))

@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 
 from .schema import CUSTOMER_ID
 
+READ_AHEAD_ROWS = 4_096  # a customer has at most a few dozen statements
+
 
 @dataclass
 class RowGroupRange:
@@ -58,13 +60,18 @@ def owned_batches(
         yield batch
     if last is None:  # the whole range continues an earlier customer: nothing of its own
         return
-    for group in range(part.stop, parquet.num_row_groups):
-        take = _run_length(_ids(parquet.read_row_group(group, columns=[CUSTOMER_ID])), last)
+    # Past the end, in small batches: pages are decoded as batches are asked for, so only the
+    # start of the next row group is decoded, not all of it.
+    ahead = parquet.iter_batches(
+        batch_size=READ_AHEAD_ROWS, row_groups=range(part.stop, parquet.num_row_groups), columns=columns
+    )
+    for batch in ahead:
+        take = _run_length(_ids(batch), last)
         if take:
             part.read_ahead_rows += take
             part.owned_rows += take
-            yield from parquet.read_row_group(group, columns=columns).slice(0, take).to_batches()
-        if take < parquet.metadata.row_group(group).num_rows:
+            yield batch.slice(0, take)
+        if take < batch.num_rows:
             return
 
 
