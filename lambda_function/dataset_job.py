@@ -26,6 +26,10 @@ from .telemetry import logger, metrics
 LOADED = load_for_handler()
 
 
+class ShardFailed(RuntimeError):
+    """A shard could not be scored for a reason other than its input (S3, a changed file...)."""
+
+
 @dataclass(frozen=True)
 class JobRequest:
     input: str
@@ -92,7 +96,13 @@ def shard_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One Map item: `{"shard": <an item of shards.json>, "output": ...}`. Returns a small status."""
     shard = Shard.from_item(event["shard"])
     logger.append_keys(shard=shard.index, input=shard.file["uri"])
-    summary = score_shard(_model(), shard, event["output"])
+    try:
+        summary = score_shard(_model(), shard, event["output"])
+    except Exception as error:  # the child execution's error then names its shard
+        groups = f", row groups {shard.row_groups[0]}-{shard.row_groups[1] - 1}" if shard.row_groups else ""
+        raise ShardFailed(
+            f"shard {shard.index} ({shard.file['uri']}{groups}): {type(error).__name__}: {error}"
+        ) from error
     result = {"shard": shard.index, "status": summary["status"], "customers": summary.get("customers_scored", 0)}
     logger.info("shard done", extra=result)
     return result
@@ -101,5 +111,5 @@ def shard_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def reduce_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """`{"output": ..., "map_error"?: the Map's error, when it failed}`."""
-    return reduce_job(_model(), event["output"], event.get("map_error"))
+    """`{"output": ...}`: the plan's result, with the Map's."""
+    return reduce_job(_model(), event["output"])

@@ -7,6 +7,7 @@ whose payload is limited to 256 KiB), and the job's description to `_work/plan.j
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -39,6 +40,7 @@ class Shard:
     rows: int | None  # the range's rows (the file's for a whole file); None for CSV
     file_rows: int | None
     footer_error: str | None = None  # the footer could not be read: the shard reports it
+    plan: str = ""  # the plan's digest: a summary left by an earlier, different plan is not this one's
 
     @property
     def split(self) -> bool:
@@ -127,6 +129,8 @@ def plan_dataset(
 ) -> dict[str, Any]:
     """Cut the input into shards and write `_work/shards.json` and `_work/plan.json`; returns the plan."""
     check_locations(input_uri, output_uri, batch_input_prefix)
+    for marker in ("_SUCCESS", "_SUMMARY.json"):  # an earlier run's: not true of this one until it ends
+        storage.delete(storage.join(output_uri, marker))
     files = dataset_files(input_uri, keys)
     if not files:
         raise JobError(f"no .parquet, .csv or .csv.gz files under {input_uri}")
@@ -137,7 +141,9 @@ def plan_dataset(
         cut(file, fmt, footer, max(1, shard_rows)) for file, fmt, footer in zip(files, formats, footers, strict=True)
     ]
     shards = [replace(shard, index=index) for index, shard in enumerate(s for found in cuts for s in found)]
-    items = [shard.item() for shard in shards]
+    digest = hashlib.sha256(json.dumps([shard.item() for shard in shards]).encode()).hexdigest()[:16]
+    items = [replace(shard, plan=digest).item() for shard in shards]
+    _remove_stale_parts(output_uri, len(shards))
     storage.write_bytes(work_uri(output_uri, "shards.json"), json.dumps(items).encode(), "application/json")
     plan = {
         "input": input_uri,
@@ -149,6 +155,21 @@ def plan_dataset(
     }
     storage.write_bytes(work_uri(output_uri, "plan.json"), json.dumps(plan, indent=1).encode(), "application/json")
     return plan
+
+
+def _remove_stale_parts(output_uri: str, shards: int) -> None:
+    """Parts of an earlier run beyond this plan's shards: a reader of `part-*` must not find them."""
+    if not storage.exists(output_uri):
+        return
+    for file in storage.list_files(output_uri):
+        name = PurePosixPath(file.uri).name
+        if (
+            name.startswith("part-")
+            and name.endswith(".parquet")
+            and name[5:10].isdigit()
+            and int(name[5:10]) >= shards
+        ):
+            storage.delete(file.uri)
 
 
 def read_shards(output_uri: str) -> list[Shard]:

@@ -68,6 +68,7 @@ def _summary(
     owned = part.owned() if part is not None else (0, scored.rows_read)
     return {
         "shard": shard.index,
+        "plan": shard.plan,
         "status": "scored",
         "input": shard.file,
         "row_groups": shard.row_groups,
@@ -92,7 +93,13 @@ def _summary(
 
 
 def _unscored(shard: Shard, message: str) -> dict[str, Any]:
-    return {"shard": shard.index, "status": "invalid_input", "input": shard.file, "message": message}
+    return {
+        "shard": shard.index,
+        "plan": shard.plan,
+        "status": "invalid_input",
+        "input": shard.file,
+        "message": message,
+    }
 
 
 def _write_summary(shard: Shard, output: str, summary: dict[str, Any]) -> dict[str, Any]:

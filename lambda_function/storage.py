@@ -64,6 +64,11 @@ def list_files(prefix: str) -> list[StoredFile]:
     return found
 
 
+def exists(prefix: str) -> bool:
+    """A local folder that exists; on S3, always (a prefix is just keys)."""
+    return is_s3(prefix) or Path(prefix).is_dir()
+
+
 def stat(uri: str) -> StoredFile:
     """One named file, as `list_files` would describe it. FileNotFoundError if it is not there."""
     if not is_s3(uri):

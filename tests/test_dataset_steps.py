@@ -98,3 +98,19 @@ def test_equal_ids_have_equal_fingerprints_and_others_differ() -> None:
     assert id_fingerprints(sliced).tolist() == prints
     many = pa.array([f"{i:064x}" for i in range(100_000)])
     assert np.unique(id_fingerprints(many)).size == 100_000
+
+
+def test_a_second_job_into_the_same_output_leaves_nothing_of_the_first(tmp_path: Path, committed_model: Model) -> None:
+    source = tmp_path / "in"
+    for index in range(3):
+        write_synthetic(source / f"f{index}.parquet", 20, seed=20 + index)
+    model, out = str(committed_model.artifacts.directory), tmp_path / "out"
+    score_dataset(model, str(source), str(out))
+    (source / "f0.parquet").unlink()  # the book changed: two files now, and f1 is shard 0
+    result = score_dataset(model, str(source), str(out))
+    assert sorted(p.name for p in out.glob("part-*")) == ["part-00000.parquet", "part-00001.parquet"]
+    expected = {}
+    for name in ("f1.parquet", "f2.parquet"):
+        scored = score_statements(committed_model, local_opener(source / name), "parquet")
+        expected.update(zip(*(scored.predictions[k].to_pylist() for k in ("customer_ID", "prediction")), strict=True))
+    assert _predictions(out) == expected and result["customers_scored"] == len(expected)

@@ -1,7 +1,7 @@
 """The container image's contents, proven without Docker.
 
 The runtime lock is installed into an empty folder exactly as the Dockerfile does, the two
-folders the Dockerfile copies are added, and both handlers run from there, through the
+folders the Dockerfile copies are added, and every handler runs from there, through the
 image's CMD import paths, in an isolated interpreter that sees nothing else.
 """
 
@@ -116,7 +116,7 @@ def test_batch_handler_runs_from_the_image_folder(
 ) -> None:
     import os
 
-    [command] = re.findall(r'Command: \["([\w.]+)"\]', TEMPLATE)
+    [command] = [c for c in re.findall(r'Command: \["([\w.]+)"\]', TEMPLATE) if c.startswith("lambda_function.batch.")]
     s3_client().upload_file(str(statements_file), bucket, "incoming/image test.parquet")
     event = tmp_path / "event.json"
     event.write_text(json.dumps(s3_put("incoming/image test.parquet", bucket=bucket)))
@@ -129,6 +129,51 @@ def test_batch_handler_runs_from_the_image_folder(
         "scored/image test.parquet.summary.json",
     ]
     assert output["heavy"] == []
+
+
+def test_the_dataset_job_runs_from_the_image_folder(
+    image_folder, bucket: str, statements_file: Path, tmp_path: Path
+) -> None:
+    """Plan, every shard, reduce: the three task handlers the template names, from the image."""
+    import os
+
+    commands = [c for c in re.findall(r'Command: \["([\w.]+)"\]', TEMPLATE) if ".dataset_job." in c]
+    assert commands == [f"lambda_function.dataset_job.{name}_handler" for name in ("plan", "shard", "reduce")]
+    s3_client().upload_file(str(statements_file), bucket, "datasets/book/a.parquet")
+    s3_client().upload_file(str(statements_file), bucket, "datasets/book/b.csv.gz")  # not gzip: a reported file
+    job = {"input": f"s3://{bucket}/datasets/book/", "output": f"s3://{bucket}/scored/book/"}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    [plan] = _run(image_folder, commands[0], [tmp_path / "job.json"], env=dict(os.environ))["results"]
+    assert plan["shards"] == 2 and plan["items"] == {"bucket": bucket, "key": "scored/book/_work/shards.json"}
+    shards = json.loads(s3_client().get_object(Bucket=bucket, Key=plan["items"]["key"])["Body"].read())
+    events = []
+    for shard in shards:
+        events.append(tmp_path / f"shard-{shard['index']}.json")
+        events[-1].write_text(json.dumps({"shard": shard, "output": job["output"]}))
+    results = _run(image_folder, commands[1], events, env=dict(os.environ))["results"]
+    assert [r["status"] for r in results] == ["scored", "invalid_input"]
+    (tmp_path / "reduce.json").write_text(json.dumps(plan))
+    reduce = subprocess.run(  # the job fails (b.csv.gz is not gzip), after the summary is written
+        [
+            image_folder[0],
+            "-I",
+            "-S",
+            "-c",
+            BOOTSTRAP,
+            str(image_folder[1]),
+            str(image_folder[2]),
+            commands[2],
+            str(tmp_path / "reduce.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=image_folder[1],
+        env=dict(os.environ),
+        timeout=300,
+    )
+    assert reduce.returncode != 0 and "JobFailed" in reduce.stderr and "1 files not scored" in reduce.stderr
+    summary = json.loads(s3_client().get_object(Bucket=bucket, Key="scored/book/_SUMMARY.json")["Body"].read())
+    assert summary["customers_scored"] == 300 and "scored/book/part-00000.parquet" in keys_in(bucket)
 
 
 def test_the_image_gets_only_what_it_runs(image_folder) -> None:
