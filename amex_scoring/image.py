@@ -53,12 +53,11 @@ def install_target(requirements: list[str], target: Path, python: str, *, hashed
         "--disable-pip-version-check",
         "--no-cache-dir",
         "--only-binary=:all:",
-        "--no-deps",  # exactly the lock: it leaves out SciPy, which the xgboost package would bring
         "--target",
         str(target),
     ]
-    if hashed:
-        command.append("--require-hashes")
+    if hashed:  # a lock: exactly its files (it leaves out SciPy, which the xgboost package would bring)
+        command += ["--require-hashes", "--no-deps"]
     subprocess.run([*command, *requirements], check=True)
     subprocess.run([python, "-m", "compileall", "-q", str(target)], check=False)
     (target / ".complete").touch()

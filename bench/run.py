@@ -287,12 +287,13 @@ def bench_dataset(model: Path, quick: bool) -> dict[str, Any]:
         server.terminate()
         server.wait()
 
-    ten = DATA / "dataset-10"
+    each = 1_000 if quick else 30_000
+    ten = DATA / f"dataset-10x{each}"
     if not ten.exists():
         for index in range(10):
             from amex_scoring.synth import write_synthetic
 
-            write_synthetic(ten / f"file-{index}.parquet", 1_000 if quick else 30_000, seed=500 + index)
+            write_synthetic(ten / f"file-{index}.parquet", each, seed=500 + index)
     rounds: dict[str, list[float]] = {"workers_2": [], "one_process": []}
     for round_ in range(2 if quick else 3):
         log(f"dataset: score-dataset --workers 2 against one process, round {round_ + 1}")
@@ -314,7 +315,7 @@ def bench_dataset(model: Path, quick: bool) -> dict[str, Any]:
         rounds["one_process"].append(
             _dataset_worker(["files", "--model", str(model), "--input", str(ten)])["process_seconds"]
         )
-    out["workers"] = {"files": 10, "customers": 10 * (1_000 if quick else 30_000), **rounds}
+    out["workers"] = {"files": 10, "customers": 10 * each, **rounds}
     return out
 
 
