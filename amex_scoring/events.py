@@ -176,6 +176,49 @@ def s3_put(key: str, bucket: str = BUCKET, size: int = 1048576, version_id: str 
     return event
 
 
+def v2_infer(customers: list[dict[str, Any]], binary: bool) -> dict[str, Any]:
+    """An Open Inference Protocol request of these customers' statements, one input per field
+    (numbers as FP64, text as BYTES); with `binary`, as the binary tensor extension sends it,
+    which API Gateway hands to Lambda base64-encoded."""
+    import base64
+    import struct
+
+    names = sorted({name for customer in customers for name in customer}, key=lambda n: (n != "customer_ID", n))
+    inputs, data = [], []
+    for name in names:
+        values = [customer.get(name) for customer in customers]
+        text = name in ("customer_ID", "S_2") or any(isinstance(v, str) for v in values)
+        tensor: dict[str, Any] = {"name": name, "shape": [len(values)], "datatype": "BYTES" if text else "FP64"}
+        if text:
+            values = ["" if v is None else str(v) for v in values]
+        else:
+            values = [float("nan") if v is None else float(v) for v in values]
+        if binary:
+            raw = (
+                b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in values)
+                if text
+                else struct.pack(f"<{len(values)}d", *values)
+            )
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            data.append(raw)
+        else:  # JSON has no NaN: a missing number is null, which this server reads as missing
+            tensor["data"] = [None if v != v else v for v in values]
+        inputs.append(tensor)
+    outputs = [{"name": n, "parameters": {"binary_data": binary}} for n in ("customer_ID", "probability", "default")]
+    header = json.dumps({"id": "v2-example", "inputs": inputs, "outputs": outputs}).encode()
+    event = http_api_v2("POST", "/v2/models/amex-default-xgboost/infer", None)
+    if binary:
+        event["body"] = base64.b64encode(header + b"".join(data)).decode()
+        event["isBase64Encoded"] = True
+        event["headers"]["content-type"] = "application/octet-stream"
+        event["headers"]["inference-header-content-length"] = str(len(header))
+    else:
+        event["body"] = header.decode()
+        event["headers"]["content-type"] = "application/json"
+    event["headers"]["content-length"] = str(len(header) + sum(map(len, data)))
+    return event
+
+
 def write_events(folder: str | Path = "events") -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -192,6 +235,8 @@ def write_events(folder: str | Path = "events") -> list[Path]:
         "api-model.json": rest_api_v1("GET", "/v1/model"),
         "api-docs.json": rest_api_v1("GET", "/docs"),
         "api-invalid.json": http_api_v2("POST", "/v1/predict", bad),
+        "api-v2-infer.json": v2_infer(customers, binary=False),
+        "api-v2-infer-binary.json": v2_infer(customers, binary=True),
         "s3-put.json": s3_put(INPUT_KEY),
         "s3-put-csv.json": s3_put("incoming/2026/11/statements.csv.gz"),
         "s3-output-ignored.json": s3_put("scored/statements 2026-11+été.parquet"),

@@ -200,6 +200,7 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
                 label = _size_label(size, http)
                 lines.append(f"| {label} | {latency['p50_ms']:.2f} ms | {latency['p99_ms']:.2f} ms |")
     lines += _tricks(r.get("tricks"))
+    lines += _v2(r.get("v2"))
     lines += _dataset(r.get("dataset"))
     if cold:
         lines += [
@@ -235,6 +236,28 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _v2(found: dict[str, Any] | None) -> list[str]:
+    """Issue #13: the same customers through the Open Inference Protocol and /v1/predict."""
+    if not found:
+        return []
+    lines = [
+        "",
+        "## Open Inference Protocol (issue #13)",
+        "",
+        "API Gateway events through the Lambda handler, in one process, alternating blocks (`bench/v2_worker.py`): "
+        "1000 customers with every field of a synthetic statement, and one customer. The V2 bodies carry the same "
+        "statements as tensors, one input per field (`amex_scoring.events.v2_infer`); the binary one arrives "
+        "base64-encoded, as API Gateway hands binary bodies to Lambda, and its decoding is in the time.",
+        "",
+        "| request | p50 |",
+        "|---|---|",
+    ]
+    for size, label in (("1000", "1000 customers"), ("1", "1 customer")):
+        for name, p50 in found[size].items():
+            lines.append(f"| {label}: {name} | {p50:.2f} ms |")
+    return lines
 
 
 def _dataset(found: dict[str, Any] | None) -> list[str]:
@@ -333,6 +356,12 @@ def _goals(r: dict[str, Any]) -> list[str]:
             f"{csv_mb:,.0f} MB vs {parquet_mb:,.0f} MB, {csv_mb / parquet_mb:.2f}x",
             csv_mb <= 1.3 * parquet_mb,
         )
+    v2 = r.get("v2")
+    if v2:
+        binary = v2["1000"]["V2, binary tensors"]
+        add("1000 customers × 190 fields, V2 binary tensors, p50 (#13)", "≤ 5 ms", f"{binary:.1f} ms", binary <= 5)
+        one, plain = v2["1"]["V2, JSON tensors"], v2["1"]["/v1/predict, row JSON"]
+        add("1 customer, V2 JSON vs /v1/predict, p50 (#13)", "≤ 1.2x", f"{one / plain:.2f}x", one <= 1.2 * plain)
     dataset = r.get("dataset")
     if dataset:
         whole, sharded = median(dataset["shards"]["whole"]), median(dataset["shards"]["sharded"])

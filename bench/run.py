@@ -319,6 +319,13 @@ def bench_dataset(model: Path, quick: bool) -> dict[str, Any]:
     return out
 
 
+def bench_v2(model: Path, quick: bool) -> dict[str, Any]:
+    log("HTTP: the Open Inference Protocol (V2), JSON and binary tensors, against /v1/predict")
+    command = [sys.executable, "-m", "bench.v2_worker", "--model", str(model), "--iterations", "20" if quick else "100"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=3600)
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def bench_tricks(model: Path) -> dict[str, Any]:
     log("HTTP: each departure from the frameworks' idioms against the idiom")
     command = [sys.executable, "-m", "bench.tricks_worker", "--model", str(model)]
@@ -438,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     results["csv_memory"] = bench_csv_memory(model, 200_000 if args.quick else 2_000_000, runs)
     results["http"] = bench_http(model, legacy)
     results["tricks"] = bench_tricks(model)
+    results["v2"] = bench_v2(model, args.quick)
     results["dataset"] = bench_dataset(model, args.quick)
     results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)
     results["seconds"] = time.time() - started

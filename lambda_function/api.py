@@ -10,23 +10,37 @@ or scikit-learn.
 from __future__ import annotations
 
 import gc
+from enum import Enum
 from typing import Any
 
 import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse as StarletteJSONResponse
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from . import openapi
 from .http_adapter import HttpAdapter, UnsupportedEvent
 from .middleware import wrap
-from .openapi import HealthResponse, LegacyResponse, ModelDescription, PredictResponse
+from .openapi import (
+    HealthResponse,
+    LegacyResponse,
+    ModelDescription,
+    PredictResponse,
+    V2InferResponse,
+    V2Live,
+    V2ModelMetadata,
+    V2ModelReady,
+    V2Ready,
+    V2Server,
+)
 from .payload import ParsedBody, RequestError, explain_count, fast_paths, parse_customers, read_body
 from .scoring import Model, load_for_handler
 from .service import ScoringService
 from .settings import Settings
 from .telemetry import count_rejection, logger, metrics
+from .v2 import V2Error, infer_response, parse_infer
 
 __all__ = ["app", "asgi_app", "create_app", "handler", "wrap", "RequestRoute", "UnsupportedEvent"]
 
@@ -92,6 +106,54 @@ async def describe(request: Request) -> JSONResponse:
     return JSONResponse(_service(request).describe())
 
 
+# -- Open Inference Protocol (KServe V2): v2.py decodes and encodes, the service scores ------
+
+
+def _v2_path(request: Request) -> tuple[str, str | None]:
+    return request.path_params["name"], request.path_params.get("version")
+
+
+async def v2_server(request: Request) -> JSONResponse:
+    return JSONResponse({"name": "amex-scoring", "version": request.app.version, "extensions": ["binary_tensor_data"]})
+
+
+async def v2_live(request: Request) -> JSONResponse:
+    return JSONResponse({"live": True})
+
+
+async def v2_ready(request: Request) -> JSONResponse:
+    ready = _service(request).model is not None
+    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+
+async def v2_model(request: Request) -> JSONResponse:
+    return JSONResponse(_service(request).v2_metadata(*_v2_path(request)))
+
+
+async def v2_model_ready(request: Request) -> JSONResponse:
+    model = _service(request).v2_model(*_v2_path(request))
+    return JSONResponse({"name": model.name, "ready": True})
+
+
+async def v2_infer(request: Request) -> Response:
+    service, settings = _service(request), request.app.state.settings
+    model = service.v2_model(*_v2_path(request))
+    try:
+        body = await read_body(request.headers, request.stream(), settings.max_body_bytes, binary=True)
+    except RequestError as error:
+        raise V2Error(error.status, error.message) from None
+    numeric = set(model.pipeline.imputation)
+    parsed = parse_infer(body, request.headers, model.inputs, numeric, settings.max_batch)
+    content, headers = infer_response(parsed, service.v2_infer(parsed), model.name, model.version)
+    return Response(content, headers=headers)
+
+
+async def v2_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, V2Error)
+    count_rejection(f"v2_{error.status}")
+    return JSONResponse({"error": error.message}, status_code=error.status)
+
+
 async def internal_error(request: Request, error: Exception) -> JSONResponse:
     """A bug, never an input: answer without a stack trace (the middleware logs it)."""
     request_id = getattr(request.state, "request_id", None)
@@ -141,6 +203,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(RequestError, request_error)
     app.add_exception_handler(HTTPException, routing_error)
+    app.add_exception_handler(V2Error, v2_error)
     example = openapi.example_customer(model)
     route = app.router.add_api_route
     route(
@@ -175,8 +238,45 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         summary="The model's public description",
         responses=openapi.responses(ModelDescription, "inputs, categories, threshold, metrics", 503),
     )
+    _v2_routes(app)
     openapi.install(app)
     return app
+
+
+def _v2_routes(app: FastAPI) -> None:
+    route, answers = app.router.add_api_route, openapi.v2_responses
+    tags: list[str | Enum] = ["Open Inference Protocol (V2)"]
+    route("/v2", v2_server, methods=["GET"], summary="Server metadata", tags=tags, responses=answers(V2Server, "ok"))
+    route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness", tags=tags, responses=answers(V2Live, "live"))
+    ready = answers(V2Ready, "ready", 503)
+    route("/v2/health/ready", v2_ready, methods=["GET"], summary="Readiness", tags=tags, responses=ready)
+    for base in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        path = {"parameters": openapi.v2_path_parameters(base)}
+        metadata = answers(V2ModelMetadata, "inputs and outputs", 404, 503)
+        route(
+            base, v2_model, methods=["GET"], summary="Model metadata", tags=tags, responses=metadata, openapi_extra=path
+        )
+        model_ready = answers(V2ModelReady, "ready", 404, 503)
+        route(
+            f"{base}/ready",
+            v2_model_ready,
+            methods=["GET"],
+            summary="Model readiness",
+            tags=tags,
+            openapi_extra=path,
+            responses=model_ready,
+        )
+        route(
+            f"{base}/infer",
+            v2_infer,
+            methods=["POST"],
+            route_class_override=RequestRoute,
+            summary="Score statements sent as tensors, one input per column (JSON or binary)",
+            description=openapi.V2_INFER,
+            openapi_extra={"requestBody": openapi.v2_infer_body(), **path},
+            tags=tags,
+            responses=answers(V2InferResponse, "one output row per customer", 400, 404, 413, 415, 503),
+        )
 
 
 LOADED = load_for_handler()

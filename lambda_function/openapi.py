@@ -94,12 +94,72 @@ class ModelDescription(BaseModel):
     metrics: dict[str, Any]
 
 
+class V2ErrorResponse(BaseModel):
+    error: str
+
+
+class V2Server(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class V2Live(BaseModel):
+    live: bool
+
+
+class V2Ready(BaseModel):
+    ready: bool
+
+
+class V2TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class V2ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[V2TensorMetadata]
+    outputs: list[V2TensorMetadata]
+
+
+class V2ModelReady(BaseModel):
+    name: str
+    ready: bool
+
+
+class V2OutputTensor(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[Any] | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class V2InferResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[V2OutputTensor]
+
+
 RESPONSE_MODELS: list[type[BaseModel]] = [
     PredictResponse,
     LegacyResponse,
     ErrorResponse,
     HealthResponse,
     ModelDescription,
+    V2ErrorResponse,
+    V2Server,
+    V2Live,
+    V2Ready,
+    V2ModelMetadata,
+    V2ModelReady,
+    V2InferResponse,
 ]
 
 ERRORS = {
@@ -135,6 +195,77 @@ def responses(model: type[BaseModel], description: str, *errors: int) -> dict[in
         error = _ref(HealthResponse if model is HealthResponse else ErrorResponse)
         documented[status] = {"description": ERRORS[status], "content": {"application/json": {"schema": error}}}
     return documented
+
+
+V2_ERRORS = {
+    400: "an input is malformed (shape, datatype, data, binary sizes): the message names it",
+    404: "no model of that name or version here",
+    413: "the body is over MAX_BODY_BYTES",
+    415: "the body is compressed other than with gzip",
+    503: "the model did not load",
+}
+
+V2_INFER = (
+    "Open Inference Protocol (KServe V2) inference. One input per column, as MLServer's pandas codec "
+    "sends a DataFrame: `customer_ID` (BYTES, required), `S_2` (BYTES, optional), the model's inputs "
+    "(FP32/FP64/INT* for numbers; BYTES or numbers for categoricals), shape `[n]` or `[n, 1]`. Several "
+    "rows of one customer are its statements; the latest is scored. Outputs: `customer_ID`, "
+    "`probability`, `default`, and `reasons` if asked for (`parameters.top`). The binary tensor "
+    "extension is supported: `Inference-Header-Content-Length`, `binary_data_size`, `binary_data`."
+)
+
+
+def v2_path_parameters(path: str) -> list[dict[str, Any]]:
+    """The model's name (the manifest's) and version in a V2 path: declared here, as the
+    endpoints read them from the request themselves."""
+    described = {"name": "the model's name (GET /v2/models/...)", "version": "the model's version"}
+    return [
+        {"name": name, "in": "path", "required": True, "description": text, "schema": {"type": "string"}}
+        for name, text in described.items()
+        if "{" + name + "}" in path
+    ]
+
+
+def v2_responses(model: type[BaseModel], description: str, *errors: int) -> dict[int | str, dict[str, Any]]:
+    documented: dict[int | str, dict[str, Any]] = {200: ok(model, description)}
+    for status in errors:
+        schema = _ref(V2Ready if model is V2Ready else V2ErrorResponse)
+        documented[status] = {"description": V2_ERRORS[status], "content": {"application/json": {"schema": schema}}}
+    return documented
+
+
+def v2_infer_body() -> dict[str, Any]:
+    tensor = {
+        "type": "object",
+        "required": ["name", "shape", "datatype"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": 2},
+            "datatype": {"type": "string", "enum": ["BYTES", "BOOL", "INT32", "INT64", "FP32", "FP64"]},
+            "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer", "minimum": 0}}},
+            "data": {"type": "array"},
+        },
+    }
+    example = {
+        "id": "request-1",
+        "parameters": {"content_type": "pd"},
+        "inputs": [
+            {"name": CUSTOMER_ID, "shape": [1], "datatype": "BYTES", "data": ["0" * 63 + "1"]},
+            {"name": STATEMENT_DATE, "shape": [1], "datatype": "BYTES", "data": ["2018-03-13"]},
+            {"name": "P_2", "shape": [1], "datatype": "FP64", "data": [0.6]},
+        ],
+    }
+    schema = {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object"},
+            "inputs": {"type": "array", "items": tensor, "minItems": 1},
+            "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        },
+    }
+    return {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:

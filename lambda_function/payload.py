@@ -232,15 +232,18 @@ def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     return text
 
 
-async def read_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int) -> bytes:
+async def read_body(
+    headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int, *, binary: bool = False
+) -> bytes:
     """A request's JSON body as sent before compression, refused (415, 413) as early as possible.
+    `binary`: any media type is taken (the V2 protocol's binary tensors follow a JSON header).
 
     Read chunk by chunk rather than with Starlette's `request.body()`, which copies even a body
     that came in one piece, as Lambda's always does, and reads all of a streamed body before it
     can be refused.
     """
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    if not binary and content_type != "application/json" and not content_type.endswith("+json"):
         raise RequestError(415, "unsupported_media_type", f"send Content-Type: application/json, not {content_type!r}")
     declared = headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:

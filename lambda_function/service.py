@@ -7,13 +7,23 @@ a customer sees can be tested here with no server, and a new protocol calls the 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from .latest import latest_statements
-from .payload import ParsedBody, RequestError
+from .payload import RequestError
 from .schema import CUSTOMER_ID, STATEMENT_DATE
 from .scoring import Model
 from .telemetry import MetricUnit, metrics
+from .v2 import OUTPUTS, InferRequest, V2Error
+
+
+class CustomerRows(Protocol):
+    """A request's statements by field: a /v1 body (payload.ParsedBody) or a V2 one (v2.InferRequest)."""
+
+    unknown_fields: dict[str, set[str]]
+
+    def columns(self, names: Sequence[str]) -> dict[str, Any]: ...
 
 
 class ScoringService:
@@ -27,17 +37,17 @@ class ScoringService:
             raise RequestError(503, "model_unavailable", f"model not loaded: {self.load_error}")
         return self.model
 
-    def predict(self, body: ParsedBody, explain: int = 0) -> dict[str, Any]:
+    def predict(self, body: CustomerRows, explain: int = 0) -> dict[str, Any]:
         """`/v1/predict`'s answer: one prediction per customer, in request order."""
         model = self.ready()
         return {"model": {"name": model.name, "version": model.version}, "predictions": self.predictions(body, explain)}
 
-    def legacy(self, body: ParsedBody) -> dict[str, Any]:
+    def legacy(self, body: CustomerRows) -> dict[str, Any]:
         """The original Flask service's answer for its one customer."""
         [prediction] = self.predictions(body)
         return {"creditworthiness": prediction["probability"], "customer_default": prediction["default"]}
 
-    def predictions(self, body: ParsedBody, explain: int = 0) -> list[dict[str, Any]]:
+    def predictions(self, body: CustomerRows, explain: int = 0) -> list[dict[str, Any]]:
         """Plain dicts, written to the response directly rather than re-validated."""
         model = self.ready()
         ids, columns = _latest_of_each_customer(body, model.inputs)
@@ -61,6 +71,41 @@ class ScoringService:
                 prediction["reasons"] = reasons
         metrics.add_metric(name="CustomersScored", unit=MetricUnit.Count, value=len(predictions))
         return predictions
+
+    def v2_model(self, name: str, version: str | None) -> Model:
+        """The model a V2 path names; a 404 in the protocol's shape for another name or version."""
+        model = self.model
+        if model is None:
+            raise V2Error(503, f"model not loaded: {self.load_error}")
+        if name != model.name or version not in (None, model.version):
+            raise V2Error(
+                404,
+                f"no model {name!r}"
+                + (f" version {version!r}" if version else "")
+                + f": this server has {model.name!r} version {model.version!r}",
+            )
+        return model
+
+    def v2_metadata(self, name: str, version: str | None) -> dict[str, Any]:
+        model = self.v2_model(name, version)
+        numeric = set(model.pipeline.imputation)
+        inputs = [
+            {"name": CUSTOMER_ID, "datatype": "BYTES", "shape": [-1]},
+            {"name": STATEMENT_DATE, "datatype": "BYTES", "shape": [-1]},
+        ]
+        inputs += [{"name": n, "datatype": "FP64" if n in numeric else "BYTES", "shape": [-1]} for n in model.inputs]
+        outputs = [{"name": n, "datatype": t, "shape": [-1]} for n, t in OUTPUTS.items()]
+        return {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": "xgboost",
+            "inputs": inputs,
+            "outputs": outputs,
+        }
+
+    def v2_infer(self, request: InferRequest) -> list[dict[str, Any]]:
+        top = max((output.top for output in request.outputs), default=0)
+        return self.predictions(request, top)
 
     def health(self) -> tuple[int, dict[str, Any]]:
         if self.model is None:
@@ -93,7 +138,7 @@ class ScoringService:
         }
 
 
-def _latest_of_each_customer(body: ParsedBody, inputs: list[str]) -> tuple[list[str], dict[str, list[Any]]]:
+def _latest_of_each_customer(body: CustomerRows, inputs: list[str]) -> tuple[list[str], dict[str, Any]]:
     """The customers' IDs and input columns, one row each: several statements of a customer
     are one customer, whose latest `S_2` is scored."""
     columns = body.columns([CUSTOMER_ID, *inputs])

@@ -1,0 +1,90 @@
+"""V2 (Open Inference Protocol) latency against /v1/predict, in one process, alternating blocks.
+
+1000 customers with every field of a synthetic statement: /v1 row JSON, V2 JSON, V2 binary
+tensors; msgspec's bare decode of the /v1 body as the floor; and one customer, /v1 against V2
+JSON. Prints one JSON line of p50 milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+ROUNDS = 10
+
+
+def measure(calls: dict[str, Callable[[], Any]], iterations: int) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        for _ in range(3):
+            call()
+    block = max(1, iterations // ROUNDS)
+    for _ in range(ROUNDS):
+        for name, call in calls.items():
+            gc.collect()
+            for _ in range(block):
+                start = time.perf_counter()
+                call()
+                samples[name].append((time.perf_counter() - start) * 1000)
+    return {name: sorted(found)[len(found) // 2] for name, found in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--iterations", type=int, default=100)
+    args = parser.parse_args()
+    os.environ.update(MODEL_URI=args.model, POWERTOOLS_LOG_LEVEL="INFO")
+    import msgspec
+
+    from amex_scoring.events import http_api_v2, v2_infer
+    from amex_scoring.invoke import LambdaContext
+    from bench.tricks_worker import population
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        from lambda_function.api import handler
+    customers = population(1000)
+
+    def call(event: dict[str, Any]) -> Callable[[], None]:
+        def run() -> None:
+            response = handler(event, LambdaContext("api", 30))
+            assert response["statusCode"] == 200, response["body"][:300]
+
+        return run
+
+    v1_body = json.dumps({"customers": customers})
+    v1 = http_api_v2("POST", "/v1/predict", v1_body)
+    results: dict[str, Any] = {}
+    sink = open(os.devnull, "w")  # noqa: SIM115
+    with contextlib.redirect_stdout(sink):
+        results["1000"] = measure(
+            {
+                "/v1/predict, row JSON": call(v1),
+                "V2, JSON tensors": call(v2_infer(customers, binary=False)),
+                "V2, binary tensors": call(v2_infer(customers, binary=True)),
+                "msgspec decode of the /v1 body alone": lambda: msgspec.json.decode(v1_body.encode()),
+            },
+            args.iterations,
+        )
+        one = customers[:1]
+        results["1"] = measure(
+            {
+                "/v1/predict, row JSON": call(http_api_v2("POST", "/v1/predict", one[0])),
+                "V2, JSON tensors": call(v2_infer(one, binary=False)),
+            },
+            args.iterations * 20,
+        )
+    print(json.dumps(results))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

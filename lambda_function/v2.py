@@ -1,0 +1,338 @@
+"""The Open Inference Protocol (KServe V2) REST: inference requests in, responses out, no HTTP.
+
+Requests follow the tabular convention of MLServer's pandas codec: one input per column
+(`customer_ID` as BYTES, optional `S_2` as BYTES, the model's inputs as numbers, or BYTES for
+categoricals), `shape` `[n]` or `[n, 1]`. Data comes as JSON or, with the binary tensor
+extension, as raw little-endian bytes after the JSON header (`Inference-Header-Content-Length`;
+BYTES elements each a 4-byte length, then the bytes). Spec:
+https://github.com/kserve/open-inference-protocol/blob/main/specification/protocol/inference_rest.md
+and the binary extension:
+https://github.com/triton-inference-server/server/blob/main/docs/protocol/extension_binary_data.md
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from .payload import KNOWN_FIELDS
+from .schema import CUSTOMER_ID, CUSTOMER_ID_RULE, ID_MAX_LENGTH, STATEMENT_DATE, STATEMENT_DATE_PATTERN
+
+HEADER_LENGTH = "inference-header-content-length"
+NUMERIC_TYPES = {
+    "BOOL": "<?",
+    "UINT8": "<u1",
+    "UINT16": "<u2",
+    "UINT32": "<u4",
+    "UINT64": "<u8",
+    "INT8": "<i1",
+    "INT16": "<i2",
+    "INT32": "<i4",
+    "INT64": "<i8",
+    "FP16": "<f2",
+    "FP32": "<f4",
+    "FP64": "<f8",
+}
+OUTPUTS = {"customer_ID": "BYTES", "probability": "FP64", "default": "BOOL", "reasons": "BYTES"}
+_DATE = re.compile(STATEMENT_DATE_PATTERN)
+
+
+class V2Error(Exception):
+    """The protocol's error: a status and `{"error": message}`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class RequestedOutput:
+    name: str
+    binary: bool
+    top: int = 0  # reasons per customer, for `reasons`
+
+
+@dataclass
+class InferRequest:
+    """A decoded request: its columns by input name, one row per statement."""
+
+    id: str | None
+    data: dict[str, Any]  # input name -> one value per row: numpy numbers, or a list
+    rows: int
+    outputs: list[RequestedOutput]
+    unknown_inputs: list[str] = field(default_factory=list)
+    unknown_fields: dict[str, set[str]] = field(default_factory=dict)  # as ParsedBody's; named per request here
+
+    def columns(self, names: Sequence[str]) -> dict[str, Any]:
+        """ParsedBody's interface, so the one scoring path reads either."""
+        return {name: self.data.get(name, [None] * self.rows) for name in names}
+
+
+def _fail(message: str) -> V2Error:
+    return V2Error(400, message)
+
+
+def split_body(body: bytes, headers: Mapping[str, str]) -> tuple[dict[str, Any], bytes]:
+    """The JSON header and the binary section after it (empty without the extension)."""
+    declared = headers.get(HEADER_LENGTH)
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()) or int(declared) > len(body):
+            raise _fail(f"Inference-Header-Content-Length {declared!r} is not a length within the body")
+        header, binary = body[: int(declared)], body[int(declared) :]
+    else:
+        header, binary = body, b""
+    try:  # msgspec, as the /v1 fast path: it refuses NaN and Infinity, which JSON does not have
+        parsed = msgspec.json.decode(header)
+    except msgspec.DecodeError as error:
+        raise _fail(f"the request is not JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise _fail("the request must be a JSON object with 'inputs'")
+    return parsed, binary
+
+
+def parse_infer(
+    body: bytes, headers: Mapping[str, str], model_inputs: Sequence[str], numeric: set[str], max_batch: int
+) -> InferRequest:
+    request, binary = split_body(body, headers)
+    inputs = request.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise _fail("'inputs' must be a non-empty list of tensors")
+    columns: dict[str, Any] = {}
+    rows: int | None = None
+    offset = 0
+    for tensor in inputs:
+        name, count, values, offset = _tensor(tensor, binary, offset)
+        if rows is not None and count != rows:
+            raise _fail(f"input {name!r} has {count} rows, input {next(iter(columns))!r} {rows}")
+        if name in columns:
+            raise _fail(f"input {name!r} appears twice")
+        rows = count
+        columns[name] = values
+    if offset != len(binary):
+        raise _fail(f"the binary data is {len(binary)} bytes, the inputs' binary_data_size add up to {offset}")
+    assert rows is not None
+    if CUSTOMER_ID not in columns:
+        raise _fail(f"input {CUSTOMER_ID!r} (BYTES) is required: one per row")
+    columns[CUSTOMER_ID] = _customer_ids(columns[CUSTOMER_ID])
+    if len(set(columns[CUSTOMER_ID])) > max_batch:
+        raise _fail(f"{len(set(columns[CUSTOMER_ID]))} customers is over MAX_BATCH={max_batch}")
+    if STATEMENT_DATE in columns:
+        columns[STATEMENT_DATE] = _dates(columns[STATEMENT_DATE])
+    for name in model_inputs:
+        if name in columns:
+            columns[name] = _feature(name, columns[name], name in numeric)
+    unknown = sorted(set(columns) - KNOWN_FIELDS)
+    outputs = _requested_outputs(request)
+    request_id = request.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise _fail("'id' must be a string")
+    return InferRequest(request_id, columns, rows, outputs, unknown)
+
+
+def _tensor(tensor: Any, binary: bytes, offset: int) -> tuple[str, int, Any, int]:
+    """One input's name, row count and values (numpy for numbers, a list for BYTES)."""
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+        raise _fail("each input needs a 'name', a 'shape', a 'datatype' and its data")
+    name, shape, datatype = tensor["name"], tensor.get("shape"), tensor.get("datatype")
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 2 and all(type(d) is int and d >= 0 for d in shape)):
+        raise _fail(f"input {name!r}: shape must be [n] or [n, 1], got {shape!r}")
+    if len(shape) == 2 and shape[1] != 1:
+        raise _fail(f"input {name!r}: one value per row: shape [n] or [n, 1], got {shape!r}")
+    if datatype != "BYTES" and datatype not in NUMERIC_TYPES:
+        raise _fail(f"input {name!r}: datatype {datatype!r} is not one of BYTES, {', '.join(NUMERIC_TYPES)}")
+    rows = shape[0]
+    size = (tensor.get("parameters") or {}).get("binary_data_size")
+    if size is not None:
+        if type(size) is not int or size < 0 or offset + size > len(binary):
+            raise _fail(f"input {name!r}: binary_data_size {size!r} is past the end of the binary data")
+        if "data" in tensor:
+            raise _fail(f"input {name!r}: binary_data_size and data both given")
+        return name, rows, _from_binary(name, datatype, rows, binary[offset : offset + size]), offset + size
+    return name, rows, _from_json(name, datatype, rows, tensor.get("data")), offset
+
+
+def _from_binary(name: str, datatype: str, rows: int, data: bytes) -> Any:
+    if datatype != "BYTES":
+        dtype = np.dtype(NUMERIC_TYPES[datatype])
+        if len(data) != rows * dtype.itemsize:
+            raise _fail(f"input {name!r}: {len(data)} bytes of binary data for {rows} {datatype} values")
+        return np.frombuffer(data, dtype=dtype)
+    fixed = _fixed_width(data, rows)
+    if fixed is not None:
+        return fixed
+    values: list[bytes] = []
+    at = 0
+    for _ in range(rows):
+        if at + 4 > len(data):
+            raise _fail(f"input {name!r}: the binary data ends inside element {len(values)}")
+        (length,) = struct.unpack_from("<I", data, at)
+        if at + 4 + length > len(data):
+            raise _fail(f"input {name!r}: element {len(values)} is longer than the binary data left")
+        values.append(data[at + 4 : at + 4 + length])
+        at += 4 + length
+    if at != len(data):
+        raise _fail(f"input {name!r}: {len(data) - at} bytes of binary data after its {rows} elements")
+    return values
+
+
+def _fixed_width(data: bytes, rows: int) -> list[bytes] | None:
+    """BYTES elements all of one length, as IDs and dates are: sliced at once, not one by one."""
+    if rows == 0 or len(data) < 4 or len(data) % rows:
+        return None
+    width = len(data) // rows - 4
+    table = np.frombuffer(data, dtype=np.uint8).reshape(rows, width + 4)
+    if not (table[:, :4].copy().view("<u4") == width).all():
+        return None
+    elements: list[bytes] = (
+        np.ascontiguousarray(table[:, 4:]).view(f"S{width}").ravel().tolist() if width else [b""] * rows
+    )
+    if width and any(len(e) != width for e in elements):  # numpy's S type drops trailing NUL bytes
+        return None
+    return elements
+
+
+def _from_json(name: str, datatype: str, rows: int, data: Any) -> Any:
+    if not isinstance(data, list):
+        raise _fail(f"input {name!r}: 'data' must be a list (or use binary_data_size)")
+    if data and all(isinstance(item, list) for item in data):  # nested, row-major: [[v], [v], ...]
+        if any(len(item) != 1 for item in data):
+            raise _fail(f"input {name!r}: ragged data: one value per row")
+        data = [item[0] for item in data]
+    if len(data) != rows:
+        raise _fail(f"input {name!r}: {len(data)} values for shape [{rows}]")
+    if datatype == "BYTES":
+        if not all(isinstance(v, str) or v is None for v in data):
+            raise _fail(f"input {name!r}: BYTES data must be strings")
+        return data
+    allowed = {bool} if datatype == "BOOL" else {int} if "INT" in datatype else {int, float}
+    if not set(map(type, data)) <= {*allowed, type(None)}:
+        wrong = next(v for v in data if type(v) not in allowed and v is not None)
+        raise _fail(f"input {name!r}: {wrong!r} is not {datatype}")
+    try:
+        return np.array(data, dtype=np.float64)  # None, a missing value, becomes NaN
+    except OverflowError:  # an integer beyond any float
+        raise _fail(f"input {name!r}: a number beyond FP64's range") from None
+
+
+def _customer_ids(values: Any) -> list[str]:
+    if isinstance(values, np.ndarray):
+        raise _fail(f"input {CUSTOMER_ID!r} must be BYTES, {CUSTOMER_ID_RULE}")
+    ids = []
+    for row, value in enumerate(values):
+        text = _text(CUSTOMER_ID, row, value)
+        if text is None or not 1 <= len(text) <= ID_MAX_LENGTH or not text.strip():
+            raise _fail(f"input {CUSTOMER_ID!r} row {row}: {value!r} is not {CUSTOMER_ID_RULE}")
+        ids.append(text)
+    return ids
+
+
+def _text(name: str, row: int, value: Any) -> str | None:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _fail(f"input {name!r} row {row}: not UTF-8 text") from None
+    return value if isinstance(value, str) or value is None else None
+
+
+def _dates(values: Any) -> list[Any]:
+    import datetime as dt
+
+    if isinstance(values, np.ndarray):
+        raise _fail(f"input {STATEMENT_DATE!r} must be BYTES dates, YYYY-MM-DD")
+    known: dict[Any, dt.date | None] = {}  # statement dates repeat: each is read once
+    dates: list[dt.date | None] = []
+    for row, value in enumerate(values):
+        if value not in known:
+            text = (_text(STATEMENT_DATE, row, value) or "").strip()
+            if text and not _DATE.match(text):
+                raise _fail(f"input {STATEMENT_DATE!r} row {row}: {value!r} is not a date YYYY-MM-DD")
+            known[value] = dt.date.fromisoformat(text[:10]) if text else None
+        dates.append(known[value])
+    return dates
+
+
+def _feature(name: str, values: Any, numeric: bool) -> Any:
+    """Numbers as float64 (NaN, which only binary data carries, is missing); categoricals as sent."""
+    if isinstance(values, np.ndarray):
+        floats = values.astype(np.float64)
+        if np.isinf(floats).any():
+            raise _fail(f"input {name!r} row {int(np.flatnonzero(np.isinf(floats))[0])}: not a finite number")
+        return floats  # a categorical's numeric codes too: the pipeline reads NaN as missing
+    if numeric:
+        raise _fail(f"input {name!r} is numeric: send FP32 or FP64, not BYTES")
+    return [_text(name, row, v) for row, v in enumerate(values)]
+
+
+def _requested_outputs(request: dict[str, Any]) -> list[RequestedOutput]:
+    all_binary = bool((request.get("parameters") or {}).get("binary_data_output", False))
+    asked = request.get("outputs")
+    if asked is None:
+        return [RequestedOutput(name, all_binary) for name in ("customer_ID", "probability", "default")]
+    if not isinstance(asked, list):
+        raise _fail("'outputs' must be a list")
+    found = []
+    for output in asked:
+        name = output.get("name") if isinstance(output, dict) else None
+        if name not in OUTPUTS:
+            raise _fail(f"output {name!r} is not one of {', '.join(OUTPUTS)}")
+        parameters = output.get("parameters") or {}
+        top = parameters.get("top", 5) if name == "reasons" else 0
+        if type(top) is not int or not 0 <= top <= 20:
+            raise _fail("output 'reasons': parameters.top must be an integer from 1 to 20")
+        found.append(RequestedOutput(name, bool(parameters.get("binary_data", all_binary)), top))
+    return found
+
+
+def infer_response(
+    request: InferRequest, predictions: list[dict[str, Any]], model_name: str, model_version: str
+) -> tuple[bytes, dict[str, str]]:
+    """The response body and its headers: JSON, or a JSON header then the binary outputs."""
+    values: dict[str, Callable[[], list[Any]]] = {  # made only when asked for
+        "customer_ID": lambda: [p["customer_ID"] for p in predictions],
+        "probability": lambda: [p["probability"] for p in predictions],
+        "default": lambda: [p["default"] for p in predictions],
+        "reasons": lambda: [json.dumps(p.get("reasons", [])) for p in predictions],
+    }
+    outputs, binary = [], []
+    for output in request.outputs:
+        tensor: dict[str, Any] = {"name": output.name, "datatype": OUTPUTS[output.name], "shape": [len(predictions)]}
+        if output.binary:
+            data = _to_binary(OUTPUTS[output.name], values[output.name]())
+            tensor["parameters"] = {"binary_data_size": len(data)}
+            binary.append(data)
+        else:
+            tensor["data"] = values[output.name]()
+        outputs.append(tensor)
+    warnings = [f"{p['customer_ID']}: {w}" for p in predictions for w in p["warnings"]]
+    if request.unknown_inputs:
+        warnings.insert(0, f"unknown inputs ignored: {', '.join(request.unknown_inputs)}")
+    response: dict[str, Any] = {"model_name": model_name, "model_version": model_version, "outputs": outputs}
+    if request.id is not None:
+        response["id"] = request.id
+    if warnings:
+        response["parameters"] = {"warnings": warnings}
+    header = json.dumps(response, allow_nan=False).encode()
+    if not binary:
+        return header, {"content-type": "application/json"}
+    return header + b"".join(binary), {
+        "content-type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(header)),
+    }
+
+
+def _to_binary(datatype: str, values: list[Any]) -> bytes:
+    if datatype != "BYTES":
+        return np.asarray(values, dtype=NUMERIC_TYPES[datatype]).tobytes()
+    parts = []
+    for value in values:
+        data = value.encode("utf-8")
+        parts.append(struct.pack("<I", len(data)) + data)
+    return b"".join(parts)
