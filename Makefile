@@ -13,7 +13,7 @@ install: $(STAMP)
 # Python 3.11+ first, in words; a .venv left by an older Python is made anew, not reused.
 NEEDS_311 := import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'this project needs Python 3.11 or newer, found ' + sys.version.split()[0] + ': run make PYTHON=python3.11 (or newer)')
 
-$(STAMP): requirements/dev.txt requirements/sam.txt pyproject.toml
+$(STAMP): requirements/dev.txt requirements/sam.txt requirements/mlserver.txt pyproject.toml
 	@$(PYTHON) -c "$(NEEDS_311)"
 	@if test -x $(BIN)/python && ! $(BIN)/python -c "$(NEEDS_311)" 2>/dev/null; then rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,8 @@ $(STAMP): requirements/dev.txt requirements/sam.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	test -x $(VENV)/sam/bin/python || $(PYTHON) -m venv $(VENV)/sam
 	$(VENV)/sam/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/sam.txt
+	test -x $(VENV)/mlserver/bin/python || $(PYTHON) -m venv $(VENV)/mlserver
+	$(VENV)/mlserver/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/mlserver.txt
 	touch $(STAMP)
 
 demo: install
@@ -57,6 +59,8 @@ lock: install
 		--custom-compile-command "make lock" -q -o requirements/dev.txt
 	$(BIN)/uv pip compile requirements/sam.in --generate-hashes --universal --python-version 3.11 \
 		--custom-compile-command "make lock" -q -o requirements/sam.txt
+	$(BIN)/uv pip compile requirements/mlserver.in --generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command "make lock" -q -o requirements/mlserver.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -190,11 +190,11 @@ def _fixed_width(data: bytes, rows: int) -> list[bytes] | None:
     table = np.frombuffer(data, dtype=np.uint8).reshape(rows, width + 4)
     if not (table[:, :4].copy().view("<u4") == width).all():
         return None
+    if width and not table[:, -1].all():  # numpy's S type would drop an element's trailing NUL bytes
+        return None
     elements: list[bytes] = (
         np.ascontiguousarray(table[:, 4:]).view(f"S{width}").ravel().tolist() if width else [b""] * rows
     )
-    if width and any(len(e) != width for e in elements):  # numpy's S type drops trailing NUL bytes
-        return None
     return elements
 
 
@@ -224,13 +224,22 @@ def _from_json(name: str, datatype: str, rows: int, data: Any) -> Any:
 def _customer_ids(values: Any) -> list[str]:
     if isinstance(values, np.ndarray):
         raise _fail(f"input {CUSTOMER_ID!r} must be BYTES, {CUSTOMER_ID_RULE}")
-    ids = []
-    for row, value in enumerate(values):
-        text = _text(CUSTOMER_ID, row, value)
+    ids: list[str] = []
+    for row, text in enumerate(_texts(CUSTOMER_ID, values)):
         if text is None or not 1 <= len(text) <= ID_MAX_LENGTH or not text.strip():
-            raise _fail(f"input {CUSTOMER_ID!r} row {row}: {value!r} is not {CUSTOMER_ID_RULE}")
+            raise _fail(f"input {CUSTOMER_ID!r} row {row}: {values[row]!r} is not {CUSTOMER_ID_RULE}")
         ids.append(text)
     return ids
+
+
+def _texts(name: str, values: list[Any]) -> list[str | None]:
+    """BYTES elements as text: binary ones decoded from UTF-8 in one pass, JSON ones as they are."""
+    if values and type(values[0]) is bytes:
+        try:
+            return list(map(bytes.decode, values))
+        except (UnicodeDecodeError, TypeError):
+            pass  # say which row
+    return [_text(name, row, value) for row, value in enumerate(values)]
 
 
 def _text(name: str, row: int, value: Any) -> str | None:
@@ -268,7 +277,7 @@ def _feature(name: str, values: Any, numeric: bool) -> Any:
         return floats  # a categorical's numeric codes too: the pipeline reads NaN as missing
     if numeric:
         raise _fail(f"input {name!r} is numeric: send FP32 or FP64, not BYTES")
-    return [_text(name, row, v) for row, v in enumerate(values)]
+    return _texts(name, values)
 
 
 def _requested_outputs(request: dict[str, Any]) -> list[RequestedOutput]:

@@ -264,3 +264,49 @@ def test_the_v2_events_score_the_batch_events_customers_alike() -> None:
     assert dict(zip(ids, np.frombuffer(probabilities_raw, "<f8").tolist(), strict=True)) == expected
     plain = api.handler(json.loads((EVENTS / "api-v2-infer.json").read_text()), LambdaContext("api", 30))
     assert plain["statusCode"] == 200 and json.loads(plain["body"])["id"] == "v2-example"
+
+
+MLSERVER = Path(__file__).resolve().parent.parent / ".venv" / "mlserver" / "bin" / "python"
+ENCODE_WITH_MLSERVER = """
+import json, sys
+import pandas as pd
+from mlserver.codecs import PandasCodec
+frame = pd.DataFrame(json.load(sys.stdin))  # a DataFrame of statements: missing values are NaN
+frame = frame.dropna(axis="columns", how="all")  # its codec cannot encode an all-None object column
+print(PandasCodec.encode_request(frame).model_dump_json(exclude_none=True))
+"""
+
+
+def test_a_request_built_by_mlservers_pandas_codec_gets_the_v1_scores(
+    server: str, customers: list[dict[str, Any]]
+) -> None:
+    if not MLSERVER.exists():
+        pytest.skip(f"{MLSERVER} is missing: run `make install`")
+    encoded = subprocess.run(
+        [str(MLSERVER), "-c", ENCODE_WITH_MLSERVER],
+        input=json.dumps(customers),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(encoded)["parameters"] == {"content_type": "pd"}
+    answer = httpx.post(f"http://{server}{INFER}", content=encoded, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    outputs = {o["name"]: o["data"] for o in answer.json()["outputs"]}
+    assert dict(zip(outputs["customer_ID"], outputs["probability"], strict=True)) == v1_probabilities(server, customers)
+
+
+def test_max_batch_and_max_body_bytes_apply_as_on_v1(committed_model: Model) -> None:
+    handler = Mangum(
+        api.wrap(api.create_app(committed_model, Settings(max_batch=2, max_body_bytes=2_000))), lifespan="off"
+    )
+    ids = {"name": "customer_ID", "shape": [3], "datatype": "BYTES", "data": ["a", "b", "c"]}
+    response = handler(http_api_v2("POST", INFER, {"inputs": [ids]}), LambdaContext("api", 30))
+    assert response["statusCode"] == 400 and json.loads(response["body"]) == {
+        "error": "3 customers is over MAX_BATCH=2"
+    }
+    big = {"name": "customer_ID", "shape": [1], "datatype": "BYTES", "data": ["x" * 3_000]}
+    response = handler(http_api_v2("POST", INFER, {"inputs": [big]}), LambdaContext("api", 30))
+    assert response["statusCode"] == 413 and json.loads(response["body"]) == {
+        "error": "the body is over MAX_BODY_BYTES=2000"
+    }
