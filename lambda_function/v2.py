@@ -17,7 +17,7 @@ import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import numpy as np
@@ -79,8 +79,33 @@ def _fail(message: str) -> V2Error:
     return V2Error(400, message)
 
 
-def split_body(body: bytes, headers: Mapping[str, str]) -> tuple[dict[str, Any], bytes]:
-    """The JSON header and the binary section after it (empty without the extension)."""
+Datatype = Literal[
+    "BYTES", "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"
+]  # fmt: skip
+
+
+class _Tensor(msgspec.Struct):
+    name: str
+    shape: list[Annotated[int, msgspec.Meta(ge=0)]]
+    datatype: Datatype
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    data: list[Any] | None = None
+
+
+class _Request(msgspec.Struct):
+    inputs: Annotated[list[_Tensor], msgspec.Meta(min_length=1)]
+    id: str | None = None
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    outputs: list[dict[str, Any]] | None = None
+
+
+# The request's structure checked by msgspec's typed decoder, in C: the one pass over a body of
+# hundreds of tensors; what is left to Python is per tensor, not per field of it.
+_DECODER = msgspec.json.Decoder(_Request)
+
+
+def split_body(body: bytes, headers: Mapping[str, str]) -> tuple[_Request, bytes]:
+    """The JSON header, decoded and checked, and the binary section after it (empty without the extension)."""
     declared = headers.get(HEADER_LENGTH)
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()) or int(declared) > len(body):
@@ -88,36 +113,31 @@ def split_body(body: bytes, headers: Mapping[str, str]) -> tuple[dict[str, Any],
         header, binary = body[: int(declared)], body[int(declared) :]
     else:
         header, binary = body, b""
-    try:  # msgspec, as the /v1 fast path: it refuses NaN and Infinity, which JSON does not have
-        parsed = msgspec.json.decode(header)
+    try:  # msgspec refuses NaN and Infinity, which JSON does not have
+        return _DECODER.decode(header), binary
+    except msgspec.ValidationError as error:
+        raise _fail(f"the request is malformed: {error}") from None
     except msgspec.DecodeError as error:
         raise _fail(f"the request is not JSON: {error}") from None
-    if not isinstance(parsed, dict):
-        raise _fail("the request must be a JSON object with 'inputs'")
-    return parsed, binary
 
 
 def parse_infer(
     body: bytes, headers: Mapping[str, str], model_inputs: Sequence[str], numeric: set[str], max_batch: int
 ) -> InferRequest:
     request, binary = split_body(body, headers)
-    inputs = request.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise _fail("'inputs' must be a non-empty list of tensors")
     columns: dict[str, Any] = {}
-    rows: int | None = None
+    rows = -1
     offset = 0
-    for tensor in inputs:
-        name, count, values, offset = _tensor(tensor, binary, offset)
-        if rows is not None and count != rows:
-            raise _fail(f"input {name!r} has {count} rows, input {next(iter(columns))!r} {rows}")
-        if name in columns:
-            raise _fail(f"input {name!r} appears twice")
+    for tensor in request.inputs:
+        count, values, offset = _tensor(tensor, binary, offset)
+        if rows not in (-1, count):
+            raise _fail(f"input {tensor.name!r} has {count} rows, input {next(iter(columns))!r} {rows}")
+        if tensor.name in columns:
+            raise _fail(f"input {tensor.name!r} appears twice")
         rows = count
-        columns[name] = values
+        columns[tensor.name] = values
     if offset != len(binary):
         raise _fail(f"the binary data is {len(binary)} bytes, the inputs' binary_data_size add up to {offset}")
-    assert rows is not None
     if CUSTOMER_ID not in columns:
         raise _fail(f"input {CUSTOMER_ID!r} (BYTES) is required: one per row")
     columns[CUSTOMER_ID] = _customer_ids(columns[CUSTOMER_ID])
@@ -129,33 +149,23 @@ def parse_infer(
         if name in columns:
             columns[name] = _feature(name, columns[name], name in numeric)
     unknown = sorted(set(columns) - KNOWN_FIELDS)
-    outputs = _requested_outputs(request)
-    request_id = request.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise _fail("'id' must be a string")
-    return InferRequest(request_id, columns, rows, outputs, unknown)
+    return InferRequest(request.id, columns, rows, _requested_outputs(request), unknown)
 
 
-def _tensor(tensor: Any, binary: bytes, offset: int) -> tuple[str, int, Any, int]:
-    """One input's name, row count and values (numpy for numbers, a list for BYTES)."""
-    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
-        raise _fail("each input needs a 'name', a 'shape', a 'datatype' and its data")
-    name, shape, datatype = tensor["name"], tensor.get("shape"), tensor.get("datatype")
-    if not (isinstance(shape, list) and 1 <= len(shape) <= 2 and all(type(d) is int and d >= 0 for d in shape)):
-        raise _fail(f"input {name!r}: shape must be [n] or [n, 1], got {shape!r}")
-    if len(shape) == 2 and shape[1] != 1:
-        raise _fail(f"input {name!r}: one value per row: shape [n] or [n, 1], got {shape!r}")
-    if datatype != "BYTES" and datatype not in NUMERIC_TYPES:
-        raise _fail(f"input {name!r}: datatype {datatype!r} is not one of BYTES, {', '.join(NUMERIC_TYPES)}")
+def _tensor(tensor: _Tensor, binary: bytes, offset: int) -> tuple[int, Any, int]:
+    """One input's row count and values (numpy for binary numbers, else a list), and the binary offset after it."""
+    shape = tensor.shape
+    if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+        raise _fail(f"input {tensor.name!r}: one value per row: shape [n] or [n, 1], got {shape!r}")
     rows = shape[0]
-    size = (tensor.get("parameters") or {}).get("binary_data_size")
-    if size is not None:
-        if type(size) is not int or size < 0 or offset + size > len(binary):
-            raise _fail(f"input {name!r}: binary_data_size {size!r} is past the end of the binary data")
-        if "data" in tensor:
-            raise _fail(f"input {name!r}: binary_data_size and data both given")
-        return name, rows, _from_binary(name, datatype, rows, binary[offset : offset + size]), offset + size
-    return name, rows, _from_json(name, datatype, rows, tensor.get("data")), offset
+    size = tensor.parameters.get("binary_data_size") if tensor.parameters else None
+    if size is None:
+        return rows, _from_json(tensor.name, tensor.datatype, rows, tensor.data), offset
+    if type(size) is not int or size < 0 or offset + size > len(binary):
+        raise _fail(f"input {tensor.name!r}: binary_data_size {size!r} is past the end of the binary data")
+    if tensor.data is not None:
+        raise _fail(f"input {tensor.name!r}: binary_data_size and data both given")
+    return rows, _from_binary(tensor.name, tensor.datatype, rows, binary[offset : offset + size]), offset + size
 
 
 def _from_binary(name: str, datatype: str, rows: int, data: bytes) -> Any:
@@ -198,27 +208,30 @@ def _fixed_width(data: bytes, rows: int) -> list[bytes] | None:
     return elements
 
 
-def _from_json(name: str, datatype: str, rows: int, data: Any) -> Any:
-    if not isinstance(data, list):
-        raise _fail(f"input {name!r}: 'data' must be a list (or use binary_data_size)")
-    if data and all(isinstance(item, list) for item in data):  # nested, row-major: [[v], [v], ...]
-        if any(len(item) != 1 for item in data):
+def _from_json(name: str, datatype: str, rows: int, data: list[Any] | None) -> list[Any]:
+    if data is None:
+        raise _fail(f"input {name!r}: no 'data' (nor binary_data_size)")
+    if data and type(data[0]) is list:  # nested, row-major: [[v], [v], ...]
+        if any(type(item) is not list or len(item) != 1 for item in data):
             raise _fail(f"input {name!r}: ragged data: one value per row")
         data = [item[0] for item in data]
     if len(data) != rows:
         raise _fail(f"input {name!r}: {len(data)} values for shape [{rows}]")
-    if datatype == "BYTES":
-        if not all(isinstance(v, str) or v is None for v in data):
-            raise _fail(f"input {name!r}: BYTES data must be strings")
-        return data
-    allowed = {bool} if datatype == "BOOL" else {int} if "INT" in datatype else {int, float}
-    if not set(map(type, data)) <= {*allowed, type(None)}:
-        wrong = next(v for v in data if type(v) not in allowed and v is not None)
+    allowed = _JSON_TYPES[
+        "BYTES" if datatype == "BYTES" else "BOOL" if datatype == "BOOL" else "INT" if "INT" in datatype else "FP"
+    ]
+    if not allowed.issuperset(map(type, data)):
+        wrong = next(v for v in data if type(v) not in allowed)
         raise _fail(f"input {name!r}: {wrong!r} is not {datatype}")
-    try:
-        return np.array(data, dtype=np.float64)  # None, a missing value, becomes NaN
-    except OverflowError:  # an integer beyond any float
-        raise _fail(f"input {name!r}: a number beyond FP64's range") from None
+    return data  # None, where JSON has no NaN, is a missing value
+
+
+_JSON_TYPES: dict[str, set[type]] = {
+    "BYTES": {str, type(None)},
+    "BOOL": {bool, type(None)},
+    "INT": {int, type(None)},
+    "FP": {int, float, type(None)},
+}
 
 
 def _customer_ids(values: Any) -> list[str]:
@@ -275,14 +288,24 @@ def _feature(name: str, values: Any, numeric: bool) -> Any:
         if np.isinf(floats).any():
             raise _fail(f"input {name!r} row {int(np.flatnonzero(np.isinf(floats))[0])}: not a finite number")
         return floats  # a categorical's numeric codes too: the pipeline reads NaN as missing
-    if numeric:
-        raise _fail(f"input {name!r} is numeric: send FP32 or FP64, not BYTES")
-    return _texts(name, values)
+    if values and any(type(v) is str for v in values):
+        if numeric:
+            raise _fail(f"input {name!r} is numeric: send FP32 or FP64, not BYTES")
+        return _texts(name, values)
+    if any(type(v) is bytes for v in values):  # binary BYTES
+        if numeric:
+            raise _fail(f"input {name!r} is numeric: send FP32 or FP64, not BYTES")
+        return _texts(name, values)
+    try:  # JSON numbers (None is NaN, a missing value): as binary numbers are
+        floats = np.array(values, dtype=np.float64)
+    except OverflowError:
+        raise _fail(f"input {name!r}: a number beyond FP64's range") from None
+    return _feature(name, floats, numeric)
 
 
-def _requested_outputs(request: dict[str, Any]) -> list[RequestedOutput]:
-    all_binary = bool((request.get("parameters") or {}).get("binary_data_output", False))
-    asked = request.get("outputs")
+def _requested_outputs(request: _Request) -> list[RequestedOutput]:
+    all_binary = bool(request.parameters.get("binary_data_output", False))
+    asked = request.outputs
     if asked is None:
         return [RequestedOutput(name, all_binary) for name in ("customer_ID", "probability", "default")]
     if not isinstance(asked, list):
