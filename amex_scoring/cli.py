@@ -117,6 +117,19 @@ def _score_dataset(args: argparse.Namespace) -> None:
     )
 
 
+def _verify_model(args: argparse.Namespace) -> None:
+    from lambda_function.golden import check_golden
+    from lambda_function.scoring import Model
+
+    if "://" not in args.model and not Path(args.model).is_dir():
+        raise FileNotFoundError(f"model directory not found: {args.model}")
+    model = Model(args.model).load()  # checksums verified, as the runtime does
+    check = check_golden(model)
+    if not check.ok:
+        raise ValueError(f"{args.model}: {check.message()}")
+    print(f"{model.name} {model.version} ({args.model}): {check.message()}")
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -202,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("input", help="folder or s3://bucket/prefix/ of .parquet, .csv, .csv.gz files")
     dataset.add_argument("output", help="folder or s3://bucket/prefix/ for part-NNNNN.parquet, _SUMMARY.json, _SUCCESS")
     dataset.set_defaults(run=_score_dataset)
+
+    verify = commands.add_parser(
+        "verify-model",
+        help="load a model directory as the runtime does and score its golden customers; "
+        "non-zero, naming the worst customer, if any differs by more than 1e-6",
+    )
+    verify.add_argument("model", help="model directory or s3://bucket/prefix/")
+    verify.set_defaults(run=_verify_model)
 
     serve = commands.add_parser("serve", help="run the HTTP API locally under uvicorn")
     serve.add_argument("--port", type=int, default=8000)

@@ -9,6 +9,7 @@ which break on pickles from older scikit-learn releases.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -21,6 +22,7 @@ from lambda_function.artifacts import write_model_directory
 from lambda_function.schema import CUSTOMER_ID
 from lambda_function.scoring import Model
 
+from .golden import GOLDEN_CUSTOMERS, golden
 from .recipe import input_schema, manifest_header, preprocessing_spec, vectorizer_inputs, vectorizer_records
 
 PARITY_TOLERANCE = 1e-6
@@ -210,5 +212,19 @@ def import_legacy(
             f"(tolerance {PARITY_TOLERANCE}) on {len(sample)} generated customers; nothing written"
         )
     manifest["parity"] = {"customers": len(sample), "max_abs_difference": gap, "id_column": CUSTOMER_ID}
-    write_model_directory(out, manifest, spec, booster)
+    reference_customers = _golden_frame(sample, Path(model_path).parent)
+    expected_golden = legacy_probabilities(imputer, vectorizer, model, reference_customers)
+    write_model_directory(
+        out, manifest, spec, booster, golden=golden(reference_customers, expected_golden, "the user's pickles")
+    )
     return manifest
+
+
+def _golden_frame(sample: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """The first generated customers, and the user's own example customers where they are beside the pickles."""
+    frames = [sample.head(GOLDEN_CUSTOMERS)]
+    for path in sorted(folder.glob("example_*customer*.json")):
+        example = json.loads(path.read_text())
+        example.setdefault(CUSTOMER_ID, path.stem)
+        frames.append(pd.DataFrame([example]))
+    return pd.concat(frames, ignore_index=True)

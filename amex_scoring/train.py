@@ -14,6 +14,7 @@ from lambda_function.drift import category_bins, numeric_bins
 from lambda_function.features import FeaturePipeline
 from lambda_function.schema import CUSTOMER_ID, STATEMENT_DATE
 
+from .golden import GOLDEN_CUSTOMERS, golden, with_unseen_and_missing
 from .recipe import (
     CATEGORICAL_INPUTS,
     NUMERIC_INPUTS,
@@ -188,8 +189,36 @@ def train(
         "threshold": threshold,
         "metrics": metrics,
     }
-    write_model_directory(out, manifest, spec, bytes(booster.save_raw("ubj")), reference)
+    booster_bytes = bytes(booster.save_raw("ubj"))
+    reference_customers = with_unseen_and_missing(
+        held_out.head(GOLDEN_CUSTOMERS).drop(columns=["target"]), list(categorical)
+    )
+    write_model_directory(
+        out,
+        manifest,
+        spec,
+        booster_bytes,
+        reference,
+        golden=_self_scored(manifest, spec, booster_bytes, reference_customers),
+    )
     return manifest
+
+
+def _self_scored(
+    manifest: dict[str, Any], spec: dict[str, Any], booster_bytes: bytes, frame: pd.DataFrame
+) -> dict[str, Any]:
+    """Golden customers scored by the model as written, through the runtime's own path: what
+    every later deployment of this model must reproduce."""
+    import tempfile
+
+    from lambda_function.golden import scores
+    from lambda_function.scoring import Model
+
+    unscored = golden(frame, [0.0] * len(frame), "this model, when trained")
+    with tempfile.TemporaryDirectory() as folder:
+        candidate = write_model_directory(Path(folder) / "model", manifest, spec, booster_bytes)
+        found = scores(Model(str(candidate)).load(), unscored)
+    return golden(frame, [found[c["customer_ID"]] for c in unscored["customers"]], "this model, when trained")
 
 
 def _columns(frame: pd.DataFrame, pipeline: FeaturePipeline) -> dict[str, Any]:

@@ -5,6 +5,8 @@
     preprocessing.json  imputation values, one-hot layout, imported scaling/selection
     model.ubj           the booster in XGBoost's own UBJSON format
     reference.json      optional: training score and input distributions, for drift
+    golden.json         optional: reference customers' statements and the probabilities the
+                        model must give them (golden.py), checked by `amex-scoring verify-model`
 
 Nothing here is executable: loading never unpickles anything.
 """
@@ -25,6 +27,7 @@ MANIFEST = "manifest.json"
 PREPROCESSING = "preprocessing.json"
 BOOSTER = "model.ubj"
 REFERENCE = "reference.json"
+GOLDEN = "golden.json"
 REQUIRED_FILES = (PREPROCESSING, BOOSTER)
 
 
@@ -40,6 +43,7 @@ class ModelArtifacts:
     reference: dict[str, Any] | None
     checksum: str  # SHA-256 of manifest.json, which pins every other file
     booster_bytes: bytes = field(repr=False)  # the verified bytes: what was hashed is what gets loaded
+    golden: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def booster_path(self) -> Path:
@@ -101,6 +105,7 @@ def load_artifacts(directory: str | Path) -> ModelArtifacts:
         reference=_parse_json(directory / REFERENCE, verified[REFERENCE]) if REFERENCE in verified else None,
         checksum=hashlib.sha256(manifest_bytes).hexdigest(),
         booster_bytes=verified[BOOSTER],
+        golden=_parse_json(directory / GOLDEN, verified[GOLDEN]) if GOLDEN in verified else None,
     )
 
 
@@ -159,6 +164,7 @@ def write_model_directory(
     preprocessing: dict[str, Any],
     booster_bytes: bytes,
     reference: dict[str, Any] | None = None,
+    golden: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete model directory in one step: a sibling temp dir, then a rename."""
     out_dir = Path(out_dir)
@@ -172,6 +178,8 @@ def write_model_directory(
         }
         if reference is not None:
             contents[REFERENCE] = _dump(reference)
+        if golden is not None:
+            contents[GOLDEN] = _dump(golden)
         for name, data in contents.items():
             (staging / name).write_bytes(data)
         full = {
@@ -182,7 +190,7 @@ def write_model_directory(
         (staging / MANIFEST).write_bytes(_dump(full))
         if out_dir.exists():
             # Keep non-model files someone put there (model/README.md); replace the rest.
-            for name in (MANIFEST, *contents, REFERENCE):
+            for name in (MANIFEST, *contents, REFERENCE, GOLDEN):
                 (out_dir / name).unlink(missing_ok=True)
             for item in staging.iterdir():
                 os.replace(item, out_dir / item.name)

@@ -92,6 +92,7 @@ class ModelDescription(BaseModel):
     threshold: float
     inputs: ModelInputs
     metrics: dict[str, Any]
+    golden_customers: int  # reference customers the model directory carries (amex-scoring verify-model)
 
 
 class V2ErrorResponse(BaseModel):

@@ -135,6 +135,7 @@ class ScoringService:
                 "categorical": {name: v.categories for name, v in model.pipeline.vocabularies.items()},
             },
             "metrics": manifest.get("metrics", {}),
+            "golden_customers": len((model.artifacts.golden or {}).get("customers", [])) if model.artifacts else 0,
         }
 
 

@@ -25,13 +25,13 @@ def test_committed_model_loads_and_is_described(committed_model: Model) -> None:
     manifest = committed_model.manifest
     assert manifest["format_version"] == 1
     assert manifest["source"] == "trained"
-    assert set(manifest["files"]) == {"preprocessing.json", "model.ubj", "reference.json"}
+    assert set(manifest["files"]) == {"preprocessing.json", "model.ubj", "reference.json", "golden.json"}
     assert {"auc", "gini", "amex_metric"} <= set(manifest["metrics"])
     assert len(committed_model.inputs) == 21
     assert len(committed_model.checksum) == 64
 
 
-@pytest.mark.parametrize("name", ["model.ubj", "preprocessing.json", "reference.json"])
+@pytest.mark.parametrize("name", ["model.ubj", "preprocessing.json", "reference.json", "golden.json"])
 def test_a_tampered_file_is_named(model_copy: Path, name: str) -> None:
     with open(model_copy / name, "ab") as handle:
         handle.write(b" ")

@@ -78,6 +78,9 @@ def test_train_learns_the_planted_signal(tmp_path: Path, capsys: pytest.CaptureF
     assert metrics["auc"] > 0.75 and metrics["gini"] == pytest.approx(2 * metrics["auc"] - 1, abs=1e-5)
     assert 0 < metrics["amex_metric"] < 1 and metrics["validation_customers"] == 600
     assert model.artifacts.reference["score"]["kind"] == "numeric"
+    golden = model.artifacts.golden  # held-out customers, some with missing values and unseen categories
+    assert len(golden["customers"]) == 60 and golden["source"] == "this model, when trained"
+    assert main(["verify-model", str(out)]) == 0
 
 
 def _expected(statements: Path) -> dict[str, float]:

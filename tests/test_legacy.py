@@ -65,13 +65,13 @@ def test_imported_model_matches_the_pickles_on_multi_statement_files(
 
 def test_import_writes_only_json_and_ubjson(legacy_model_dir: Path) -> None:
     names = sorted(p.name for p in legacy_model_dir.iterdir())
-    assert names == ["manifest.json", "model.ubj", "preprocessing.json"]
+    assert names == ["golden.json", "manifest.json", "model.ubj", "preprocessing.json"]
     manifest = json.loads((legacy_model_dir / "manifest.json").read_text())
     assert manifest["source"] == "imported"
     assert manifest["parity"]["max_abs_difference"] <= 1e-6
     assert len(manifest["inputs"]["categorical"]["D_64"]) == 5
     assert manifest["inputs"]["booster_features"] == 10
-    for name in ("manifest.json", "preprocessing.json", "model.ubj"):
+    for name in names:
         assert b"\x80\x04" not in (legacy_model_dir / name).read_bytes()[:2]  # no pickle header
 
 

@@ -1,0 +1,75 @@
+"""Golden customers: reference statements, and the probabilities the model must give them.
+
+A model directory's `golden.json` (covered by the manifest's checksums) is written with the
+model: by `train` from its own scores of held-out customers, by `import-legacy` from the
+user's pickles. `check_golden` scores them through the HTTP function's own path (the /v1 body
+schema, the service, the model), so a version that scores differently from what was shipped,
+for any reason (another booster, another XGBoost, a changed pipeline), is caught by name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .artifacts import ArtifactError
+from .payload import parse_customers
+from .scoring import Model
+from .service import ScoringService
+
+TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class GoldenCheck:
+    customers: int
+    worst_customer: str | None
+    expected: float | None
+    got: float | None
+
+    @property
+    def difference(self) -> float:
+        if self.expected is None or self.got is None:
+            return 0.0
+        return abs(self.got - self.expected)
+
+    @property
+    def ok(self) -> bool:
+        return self.difference <= TOLERANCE
+
+    def message(self) -> str:
+        if self.ok:
+            return f"{self.customers} golden customers score as expected (to {TOLERANCE:g})"
+        return (
+            f"golden customer {self.worst_customer}: expected {self.expected!r}, got {self.got!r} "
+            f"(difference {self.difference:.3g} > {TOLERANCE:g}; the worst of {self.customers})"
+        )
+
+
+def golden_body(golden: dict[str, Any]) -> bytes:
+    """A /v1/predict body of every golden customer's statements."""
+    return json.dumps({"customers": [s for c in golden["customers"] for s in c["statements"]]}).encode()
+
+
+def scores(model: Model, golden: dict[str, Any]) -> dict[str, float]:
+    """Each golden customer's probability, through the HTTP function's path."""
+    body = golden_body(golden)
+    parsed = parse_customers(body, single=False, max_batch=sum(len(c["statements"]) for c in golden["customers"]))
+    return {p["customer_ID"]: p["probability"] for p in ScoringService(model).predictions(parsed)}
+
+
+def check_golden(model: Model) -> GoldenCheck:
+    golden = model.artifacts.golden if model.artifacts else None
+    if not golden or not golden.get("customers"):
+        raise ArtifactError(f"{model.uri}: no golden customers (golden.json) to check")
+    got = scores(model, golden)
+    worst: tuple[float, str, float, float] | None = None
+    for customer in golden["customers"]:
+        customer_id, expected = customer["customer_ID"], float(customer["probability"])
+        found = got.get(customer_id, float("nan"))
+        gap = abs(found - expected) if found == found else float("inf")
+        if worst is None or gap > worst[0]:
+            worst = (gap, customer_id, expected, found)
+    assert worst is not None
+    return GoldenCheck(len(golden["customers"]), worst[1], worst[2], worst[3])
