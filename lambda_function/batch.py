@@ -39,7 +39,7 @@ def skip_reason(obj: S3Object, settings: Settings) -> str | None:
     for prefix in (settings.output_prefix, settings.error_prefix):
         if obj.key.startswith(prefix) and (settings.output_bucket in (None, obj.bucket)):
             return f"key is under the function's own output prefix {prefix!r}"
-    if not obj.key.startswith(settings.input_prefix):
+    if not obj.key.startswith((settings.input_prefix, settings.check_prefix)):  # the deploy hook's checks too
         return f"key is not under INPUT_PREFIX {settings.input_prefix!r}"
     if input_format(obj.key) is None:
         return "key does not end in .parquet, .csv or .csv.gz"

@@ -29,6 +29,7 @@ class Settings:
     input_prefix: str = "incoming/"
     output_prefix: str = "scored/"
     error_prefix: str = "errors/"
+    check_prefix: str = "deploy-checks/"  # the pre-traffic hook's golden files: scored, not watched by the trigger
     output_bucket: str | None = None  # None: the input's bucket
     output_format: str = "parquet"  # or csv, Kaggle's submission format
     min_remaining_ms: int = 20_000  # stop and report when less time than this is left
@@ -110,5 +111,6 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "input_prefix": _prefix,
     "output_prefix": _prefix,
     "error_prefix": _prefix,
+    "check_prefix": _prefix,
     "output_format": _output_format,
 }

@@ -16,6 +16,7 @@ per function, as in one Lambda execution environment.
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import threading
@@ -55,12 +56,14 @@ class LambdaService:
         self.handlers = handlers
         self.faults: dict[str, Callable[[dict[str, Any]], None]] = {}  # name -> hook that may raise
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.codedeploy: list[dict[str, Any]] = []  # PutLifecycleEventHookExecutionStatus requests received
         self._locks = {name: threading.Lock() for name in handlers}
 
     def invoke(self, name: str, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         """A fault hook may raise ServiceError (Lambda refuses) or anything else (the function fails)."""
         self.calls.append((name, event))
         with self._locks[name]:
+            _event_loop_for_this_thread()  # Mangum asks for one, as the runtime's main thread has
             try:
                 if name in self.faults:
                     self.faults[name](event)
@@ -74,10 +77,20 @@ class LambdaService:
         return 200, {}, json.dumps(result).encode()
 
 
+def _event_loop_for_this_thread() -> None:
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def _invocation(path: str) -> str | None:
     parts = path.split("/")
     if len(parts) >= 5 and parts[1] == "2015-03-31" and parts[2] == "functions" and parts[4].startswith("invocations"):
-        return urllib.parse.unquote(parts[3]).split(":")[-1]  # a name, or an ARN
+        name = urllib.parse.unquote(parts[3])  # a name, `name:qualifier`, or an ARN
+        if name.startswith("arn:"):  # arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]
+            name = ":".join(name.split(":")[6:])
+        return name
     return None
 
 
@@ -91,6 +104,16 @@ def lambda_service(service: LambdaService, moto_endpoint: str) -> Iterator[int]:
         hooks: list[Callable[[], None]] = []
 
         def do_POST(self) -> None:
+            if self.headers.get("X-Amz-Target", "").startswith("CodeDeploy_"):  # a stand-in that records
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                service.codedeploy.append({"action": self.headers["X-Amz-Target"].split(".")[-1], **request})
+                answer = json.dumps({"lifecycleEventHookExecutionId": request.get("lifecycleEventHookExecutionId")})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer.encode())
+                return None
             name = _invocation(self.path)
             if name is None:
                 return self._forward()
@@ -102,7 +125,10 @@ def lambda_service(service: LambdaService, moto_endpoint: str) -> Iterator[int]:
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(answer)
+            try:
+                self.wfile.write(answer)
+            except BrokenPipeError:  # the caller gave up waiting (the timeout tests)
+                pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

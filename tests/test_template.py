@@ -111,3 +111,65 @@ def test_the_api_writes_an_access_log_line_per_request(template: dict) -> None:
     assert line["functionRequestId"] == "$context.integration.requestId"  # = request_id in the function's logs
     assert {"requestId", "routeKey", "status", "responseLatency", "integrationLatency"} <= set(line)
     assert resources["ScoreApiAccessLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+TRANSLATE = """
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+template = yaml_parse(open(sys.argv[1]).read())
+for resource in template["Resources"].values():  # what `sam build` fills in
+    if resource["Type"] == "AWS::Serverless::Function":
+        resource["Properties"]["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/amex:1"
+    if resource["Type"] == "AWS::Serverless::StateMachine":
+        resource["Properties"]["DefinitionUri"] = {"Bucket": "artifacts", "Key": "score_dataset.asl.json"}
+class NoManagedPolicies:
+    def load(self): return {}
+print(json.dumps(transform(template, {}, NoManagedPolicies())))
+"""
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The template as CloudFormation receives it: SAM's translator, as `sam validate` runs it."""
+    python = ROOT / ".venv" / "sam" / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"{python} is missing: run `make install`")
+    env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1", HOME=str(tmp_path_factory.mktemp("home")))
+    result = subprocess.run(
+        [str(python), "-c", TRANSLATE, str(TEMPLATE)], capture_output=True, text=True, env=env, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])["Resources"]
+
+
+def test_every_event_source_invokes_the_live_alias(transformed: dict) -> None:
+    notifications = transformed["DataBucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert {json.dumps(n["Function"]) for n in notifications} == {'{"Ref": "ScoreFileFunctionAliaslive"}'}
+    paths = transformed["ScoreHttpApi"]["Properties"]["Body"]["paths"]
+    uris = [op["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"] for path in paths.values() for op in path.values()]
+    assert uris and all("${ScoreApiFunctionAliaslive}" in uri for uri in uris)
+    substitutions = transformed["ScoreDatasetStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    for name, function in (
+        ("PlanFunctionArn", "PlanDataset"),
+        ("ShardFunctionArn", "ScoreShard"),
+        ("ReduceFunctionArn", "ReduceDataset"),
+    ):
+        assert substitutions[name] == {"Ref": f"{function}FunctionAliaslive"}
+
+
+def test_both_functions_shift_traffic_behind_alarms_and_the_golden_hook(transformed: dict) -> None:
+    for function, alarms in (
+        ("ScoreApiFunction", {"ApiErrorsAlarm", "ApiThrottlesAlarm", "ApiLatencyAlarm", "Api5xxAlarm"}),
+        ("ScoreFileFunction", {"BatchErrorsAlarm", "BatchThrottlesAlarm", "ErrorReportsAlarm"}),
+    ):
+        group = transformed[f"{function}DeploymentGroup"]["Properties"]
+        assert {a["Name"]["Ref"] for a in group["AlarmConfiguration"]["Alarms"]} == alarms
+        assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
+        update = transformed[f"{function}Aliaslive"]["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+        assert update["BeforeAllowTrafficHook"] == {"Ref": "PreTrafficHookFunction"}
+    role = transformed["PreTrafficHookFunctionRole"]["Properties"]["Policies"]
+    statements = [s for policy in role if "PolicyDocument" in policy for s in policy["PolicyDocument"]["Statement"]]
+    [invoke] = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
+    versions = [resource["Ref"] for resource in invoke["Resource"]]  # exactly the two new versions
+    assert versions[0].startswith("ScoreApiFunctionVersion") and versions[1].startswith("ScoreFileFunctionVersion")
+    assert all(transformed[v]["Type"] == "AWS::Lambda::Version" for v in versions)
