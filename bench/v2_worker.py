@@ -10,32 +10,19 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import gc
 import io
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
-ROUNDS = 10
-
 
 def measure(calls: dict[str, Callable[[], Any]], iterations: int) -> dict[str, float]:
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for call in calls.values():
-        for _ in range(3):
-            call()
-    block = max(1, iterations // ROUNDS)
-    for _ in range(ROUNDS):
-        for name, call in calls.items():
-            gc.collect()
-            for _ in range(block):
-                start = time.perf_counter()
-                call()
-                samples[name].append((time.perf_counter() - start) * 1000)
-    return {name: sorted(found)[len(found) // 2] for name, found in samples.items()}
+    """p50 milliseconds of each call, in the HTTP benchmark's alternating blocks."""
+    from bench.http_worker import summary, timings
+
+    return {name: summary(found)["p50_ms"] for name, found in timings(calls, 3, iterations).items()}
 
 
 def main() -> None:

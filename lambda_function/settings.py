@@ -66,24 +66,22 @@ def _integer(variable: str, raw: str) -> int:
     return value
 
 
-def _probability(variable: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {variable} must be a number, got {raw!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"environment variable {variable} must be between 0 and 1, got {raw!r}")
-    return value
+def _number_up_to(high: float) -> Callable[[str, str], float]:
+    """A parser of numbers from 0 to `high`."""
+
+    def parse(variable: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"environment variable {variable} must be a number, got {raw!r}") from None
+        if not 0.0 <= value <= high:
+            raise ValueError(f"environment variable {variable} must be from 0 to {high:g}, got {raw!r}")
+        return value
+
+    return parse
 
 
-def _percentage(variable: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {variable} must be a number, got {raw!r}") from None
-    if not 0.0 <= value <= 100.0:
-        raise ValueError(f"environment variable {variable} must be from 0 to 100, got {raw!r}")
-    return value
+_probability, _percentage = _number_up_to(1.0), _number_up_to(100.0)
 
 
 def _prefix(variable: str, raw: str) -> str:

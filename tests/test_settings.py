@@ -50,9 +50,12 @@ def test_unset_or_blank_variables_keep_the_defaults() -> None:
     [
         ("MAX_BATCH", "ten", "MAX_BATCH must be an integer, got 'ten'"),
         ("MAX_BATCH", "-1", "MAX_BATCH must not be negative"),
-        ("DECISION_THRESHOLD", "1.5", "DECISION_THRESHOLD must be between 0 and 1"),
+        ("DECISION_THRESHOLD", "1.5", "DECISION_THRESHOLD must be from 0 to 1"),
         ("OUTPUT_FORMAT", "json", "OUTPUT_FORMAT must be 'parquet' or 'csv'"),
         ("OUTPUT_PREFIX", "p" * 600, "OUTPUT_PREFIX must be at most 512 bytes"),
+        ("TOLERATED_FAILURE_PERCENTAGE", "150", "TOLERATED_FAILURE_PERCENTAGE must be from 0 to 100, got '150'"),
+        ("TOLERATED_FAILURE_PERCENTAGE", "some", "TOLERATED_FAILURE_PERCENTAGE must be a number, got 'some'"),
+        ("SHARD_ROWS", "2M", "SHARD_ROWS must be an integer, got '2M'"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
