@@ -182,3 +182,17 @@ def test_the_image_gets_only_what_it_runs(image_folder) -> None:
     assert not (deps / "scipy").exists() and (deps / "xgboost" / "lib").is_dir()
     size_mb = sum(path.stat().st_size for path in deps.rglob("*") if path.is_file()) / 2**20
     assert size_mb <= 300, f"{size_mb:.0f} MB"
+
+
+def test_every_handler_the_template_names_imports_from_the_image_folder(image_folder) -> None:
+    python, task, deps = image_folder
+    commands = sorted(set(re.findall(r'Command: \["([\w.]+)"\]', TEMPLATE)) | {_cmd()})
+    assert "lambda_function.deploy_hook.handler" in commands and len(commands) == 6
+    check = "import importlib, sys; sys.path[:0] = sys.argv[1:3]\n" + "".join(
+        f"m = importlib.import_module({c.rsplit('.', 1)[0]!r}); assert callable(getattr(m, {c.rsplit('.', 1)[1]!r}))\n"
+        for c in commands
+    )
+    result = subprocess.run(
+        [python, "-I", "-S", "-c", check, str(task), str(deps)], capture_output=True, text=True, cwd=task, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
