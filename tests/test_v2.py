@@ -310,3 +310,42 @@ def test_max_batch_and_max_body_bytes_apply_as_on_v1(committed_model: Model) -> 
     assert response["statusCode"] == 413 and json.loads(response["body"]) == {
         "error": "the body is over MAX_BODY_BYTES=2000"
     }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.integers(1, 4),
+    columns=st.dictionaries(
+        st.sampled_from(["D_75", "B_30", "D_63", "P_2", "XX"]),
+        st.sampled_from(["FP64", "FP32", "INT64", "BOOL", "BYTES"]),
+        max_size=4,
+    ),
+    data=st.data(),
+    nested=st.booleans(),
+)
+def test_the_plain_fast_path_reads_what_the_general_path_reads(
+    rows: int, columns: dict[str, str], data: Any, nested: bool
+) -> None:
+    from lambda_function.v2 import _decoded_columns, _plain_columns
+
+    values = {
+        "FP64": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.integers(-5, 5)),
+        "BOOL": st.one_of(st.none(), st.booleans()),
+        "BYTES": st.one_of(st.none(), st.text(max_size=3)),
+    }
+    inputs = [{"name": "customer_ID", "shape": [rows], "datatype": "BYTES", "data": [f"c{i % 2}" for i in range(rows)]}]
+    for name, datatype in columns.items():
+        kind = values.get(
+            datatype, values["FP64"] if datatype.startswith("FP") else st.one_of(st.none(), st.integers(-5, 5))
+        )
+        column = data.draw(st.lists(kind, min_size=rows, max_size=rows))
+        inputs.append({"name": name, "shape": [rows, 1] if nested else [rows], "datatype": datatype, "data": column})
+    body = json.dumps({"inputs": inputs}).encode()
+    plain = _plain_columns(body)
+    try:
+        general = _decoded_columns(body, {})
+    except Exception as error:  # the general path refuses it: so must the fast path, by not taking it
+        assert plain is None, error
+        return
+    assert plain is not None  # a plain body always takes the fast path
+    assert plain[1] == general[1] and plain[2] == general[2]
