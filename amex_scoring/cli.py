@@ -27,6 +27,12 @@ def _require_files(*paths: str) -> None:
             raise FileNotFoundError(f"file not found: {path}")
 
 
+def _require_model_dir(uri: str) -> None:
+    """A local model directory must exist before anything starts (an s3:// one is checked at load)."""
+    if "://" not in uri and not Path(uri).is_dir():
+        raise FileNotFoundError(f"model directory not found: {uri}")
+
+
 def _synth(args: argparse.Namespace) -> None:
     from .synth import write_synthetic
 
@@ -106,8 +112,7 @@ def _score(args: argparse.Namespace) -> None:
 def _score_dataset(args: argparse.Namespace) -> None:
     from .dataset import score_dataset
 
-    if "://" not in args.model and not Path(args.model).is_dir():
-        raise FileNotFoundError(f"model directory not found: {args.model}")
+    _require_model_dir(args.model)
     start = time.perf_counter()
     result = score_dataset(args.model, args.input, args.output, args.workers)
     print(
@@ -121,8 +126,7 @@ def _verify_model(args: argparse.Namespace) -> None:
     from lambda_function.golden import check_golden
     from lambda_function.scoring import Model
 
-    if "://" not in args.model and not Path(args.model).is_dir():
-        raise FileNotFoundError(f"model directory not found: {args.model}")
+    _require_model_dir(args.model)
     model = Model(args.model).load()  # checksums verified, as the runtime does
     check = check_golden(model)
     if not check.ok:
@@ -134,8 +138,7 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     if args.model:
-        if "://" not in args.model and not Path(args.model).is_dir():
-            raise FileNotFoundError(f"model directory not found: {args.model}")
+        _require_model_dir(args.model)
         os.environ["MODEL_URI"] = args.model
     from lambda_function.api import asgi_app
 

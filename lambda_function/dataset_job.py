@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from .dataset_plan import JobError, Shard, plan_dataset, work_uri
+from .dataset_plan import JobError, Shard, plan_dataset, shard_list_uri
 from .dataset_reduce import reduce_job
 from .dataset_shard import score_shard
 from .s3 import s3_client, split_s3_uri
@@ -79,7 +79,7 @@ def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = LOADED.settings
     job = job_request(event, settings)
     plan = plan_dataset(job.input, job.output, settings.shard_rows, settings.input_prefix, job.keys)
-    bucket, key = split_s3_uri(work_uri(job.output, "shards.json"))
+    bucket, key = split_s3_uri(shard_list_uri(job.output))
     logger.info("planned", extra={"input": job.input, "shards": plan["shards"], "files": plan["files"]})
     tolerance = job.tolerated_failure_percentage
     return {

@@ -63,6 +63,28 @@ def work_uri(output: str, *names: str) -> str:
     return storage.join(output, "/".join([WORK, *names]))
 
 
+# A job's output: the one place its names are made.
+def shard_list_uri(output: str) -> str:
+    """The Map's item source."""
+    return work_uri(output, "shards.json")
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def part_uri(output: str, index: int) -> str:
+    return storage.join(output, part_name(index))
+
+
+def summary_uri(output: str, index: int) -> str:
+    return work_uri(output, "shards", f"{index:05d}.json")
+
+
+def fingerprints_uri(output: str, index: int) -> str:
+    return work_uri(output, "ids", f"{index:05d}.u64")
+
+
 def dataset_files(input_uri: str, keys: list[str] | None = None) -> list[StoredFile]:
     """The statements files of the input: Parquet, CSV and CSV.gz, not Spark's or Hive's
     markers (`_SUCCESS`, `.crc`, names starting with `_` or `.`)."""
@@ -144,7 +166,7 @@ def plan_dataset(
     digest = hashlib.sha256(json.dumps([shard.item() for shard in shards]).encode()).hexdigest()[:16]
     items = [replace(shard, plan=digest).item() for shard in shards]
     _remove_stale_parts(output_uri, len(shards))
-    storage.write_bytes(work_uri(output_uri, "shards.json"), json.dumps(items).encode(), "application/json")
+    storage.write_bytes(shard_list_uri(output_uri), json.dumps(items).encode(), "application/json")
     plan = {
         "input": input_uri,
         "output": output_uri,
@@ -173,7 +195,7 @@ def _remove_stale_parts(output_uri: str, shards: int) -> None:
 
 
 def read_shards(output_uri: str) -> list[Shard]:
-    data = storage.read_bytes(work_uri(output_uri, "shards.json"))
+    data = storage.read_bytes(shard_list_uri(output_uri))
     if data is None:
-        raise JobError(f"no plan at {work_uri(output_uri, 'shards.json')}: run the plan step first")
+        raise JobError(f"no plan at {shard_list_uri(output_uri)}: run the plan step first")
     return [Shard.from_item(item) for item in json.loads(data)]

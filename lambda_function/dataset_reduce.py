@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from . import storage
-from .dataset_plan import Shard, read_shards, work_uri
-from .dataset_shard import id_fingerprints, part_name
+from .dataset_plan import Shard, fingerprints_uri, part_uri, read_shards, summary_uri
+from .dataset_shard import id_fingerprints
 from .drift import drift_report_from_counts
 from .schema import CUSTOMER_ID
 from .scoring import Model
@@ -38,7 +38,7 @@ def reduce_job(model: Model, output: str) -> dict[str, Any]:
     """Merge, check and mark the job done; raises JobFailed after writing the summary if it is not."""
     shards = read_shards(output)
     with ThreadPoolExecutor(READERS) as pool:
-        found = list(pool.map(lambda s: storage.read_bytes(work_uri(output, "shards", f"{s.index:05d}.json")), shards))
+        found = list(pool.map(lambda s: storage.read_bytes(summary_uri(output, s.index)), shards))
     summaries = {}
     for shard, data in zip(shards, found, strict=True):
         summary = json.loads(data) if data is not None else None
@@ -116,7 +116,7 @@ def duplicate_customers(output: str, scored: list[dict[str, Any]]) -> dict[str, 
 
     Memory: the fingerprints once (8 bytes a customer, sorted in place), so 100 M customers
     take 800 MB; the parts are read only where a fingerprint repeats."""
-    names = [work_uri(output, "ids", f"{s['shard']:05d}.u64") for s in scored]
+    names = [fingerprints_uri(output, s["shard"]) for s in scored]
     with ThreadPoolExecutor(READERS) as pool:
         found = list(pool.map(storage.read_bytes, names))
     everything = np.empty(sum(len(data or b"") for data in found) // 8, dtype="<u8")
@@ -136,7 +136,7 @@ def duplicate_customers(output: str, scored: list[dict[str, Any]]) -> dict[str, 
         prints = np.frombuffer(storage.read_bytes(name) or b"", dtype="<u8")
         if not np.isin(prints, suspects).any():
             continue
-        data = storage.read_bytes(storage.join(output, part_name(summary["shard"])))
+        data = storage.read_bytes(part_uri(output, summary["shard"]))
         ids = pq.read_table(io.BytesIO(data or b""), columns=[CUSTOMER_ID])[CUSTOMER_ID].combine_chunks()
         seen.update(ids.filter(np.isin(id_fingerprints(ids), suspects)).to_pylist())
     twice = sorted(customer for customer, count in seen.items() if count > 1)

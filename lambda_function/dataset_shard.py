@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import storage
-from .dataset_plan import Shard, work_uri
+from .dataset_plan import Shard, fingerprints_uri, part_name, part_uri, summary_uri
 from .drift import drift_counts
 from .file_scoring import ScoredFile, score_statements
 from .predictions import encode_predictions
@@ -29,10 +29,6 @@ from .schema import CUSTOMER_ID
 from .scoring import Model
 from .statements import InputError
 from .summaries import score_histogram
-
-
-def part_name(index: int) -> str:
-    return f"part-{index:05d}.parquet"
 
 
 def score_shard(model: Model, shard: Shard, output: str) -> dict[str, Any]:
@@ -50,9 +46,9 @@ def score_shard(model: Model, shard: Shard, output: str) -> dict[str, Any]:
     except InputError as error:
         return _write_summary(shard, output, _unscored(shard, str(error)))
     part_bytes = encode_predictions(scored, model, "parquet")
-    storage.write_bytes(storage.join(output, part_name(shard.index)), part_bytes)
+    storage.write_bytes(part_uri(output, shard.index), part_bytes)
     fingerprints = np.sort(id_fingerprints(scored.predictions[CUSTOMER_ID].combine_chunks()))
-    storage.write_bytes(work_uri(output, "ids", f"{shard.index:05d}.u64"), fingerprints.astype("<u8").tobytes())
+    storage.write_bytes(fingerprints_uri(output, shard.index), fingerprints.astype("<u8").tobytes())
     return _write_summary(shard, output, _summary(model, shard, scored, part, part_bytes))
 
 
@@ -104,11 +100,11 @@ def _unscored(shard: Shard, message: str) -> dict[str, Any]:
 
 def _write_summary(shard: Shard, output: str, summary: dict[str, Any]) -> dict[str, Any]:
     if summary["status"] != "scored":  # a rerun after the input was replaced: no stale part
-        storage.delete(storage.join(output, part_name(shard.index)))
-        storage.delete(work_uri(output, "ids", f"{shard.index:05d}.u64"))
+        storage.delete(part_uri(output, shard.index))
+        storage.delete(fingerprints_uri(output, shard.index))
     # Compact: json's C encoder; with `indent` it is pure Python, a visible share of a shard.
     data = json.dumps(summary, separators=(",", ":"), allow_nan=False).encode()
-    storage.write_bytes(work_uri(output, "shards", f"{shard.index:05d}.json"), data, "application/json")
+    storage.write_bytes(summary_uri(output, shard.index), data, "application/json")
     return summary
 
 
