@@ -176,7 +176,7 @@ def s3_put(key: str, bucket: str = BUCKET, size: int = 1048576, version_id: str 
     return event
 
 
-def v2_infer(customers: list[dict[str, Any]], binary: bool) -> dict[str, Any]:
+def v2_infer(customers: list[dict[str, Any]], binary: bool, model: str = "amex-default-xgboost") -> dict[str, Any]:
     """An Open Inference Protocol request of these customers' statements, one input per field
     (numbers as FP64, text as BYTES); with `binary`, as the binary tensor extension sends it,
     which API Gateway hands to Lambda base64-encoded."""
@@ -206,7 +206,7 @@ def v2_infer(customers: list[dict[str, Any]], binary: bool) -> dict[str, Any]:
         inputs.append(tensor)
     outputs = [{"name": n, "parameters": {"binary_data": binary}} for n in ("customer_ID", "probability", "default")]
     header = json.dumps({"id": "v2-example", "inputs": inputs, "outputs": outputs}).encode()
-    event = http_api_v2("POST", "/v2/models/amex-default-xgboost/infer", None)
+    event = http_api_v2("POST", f"/v2/models/{model}/infer", None)
     if binary:
         event["body"] = base64.b64encode(header + b"".join(data)).decode()
         event["isBase64Encoded"] = True

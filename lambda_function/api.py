@@ -142,7 +142,7 @@ async def v2_infer(request: Request) -> Response:
         body = await read_body(request.headers, request.stream(), settings.max_body_bytes, binary=True)
     except RequestError as error:
         raise V2Error(error.status, error.message) from None
-    numeric = set(model.pipeline.imputation)
+    numeric = model.pipeline.imputation  # the numeric inputs' names, by their medians
     parsed = parse_infer(body, request.headers, model.inputs, numeric, settings.max_batch)
     content, headers = infer_response(parsed, service.v2_infer(parsed), model.name, model.version)
     return Response(content, headers=headers)
@@ -219,6 +219,9 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         },
         responses=openapi.responses(PredictResponse, "one prediction per customer, in request order", *BODY_ERRORS),
     )
+    # Starlette tries the routes in this order, and each it passes costs a match: the scoring
+    # routes, which carry the traffic, come first.
+    _v2_routes(app)
     route(
         "/predict",
         legacy_predict,
@@ -238,7 +241,6 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         summary="The model's public description",
         responses=openapi.responses(ModelDescription, "inputs, categories, threshold, metrics", 503),
     )
-    _v2_routes(app)
     openapi.install(app)
     return app
 
@@ -246,11 +248,24 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
 def _v2_routes(app: FastAPI) -> None:
     route, answers = app.router.add_api_route, openapi.v2_responses
     tags: list[str | Enum] = ["Open Inference Protocol (V2)"]
+    bases = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
+    for base in bases:  # the scoring routes first
+        route(
+            f"{base}/infer",
+            v2_infer,
+            methods=["POST"],
+            route_class_override=RequestRoute,
+            summary="Score statements sent as tensors, one input per column (JSON or binary)",
+            description=openapi.V2_INFER,
+            openapi_extra={"requestBody": openapi.v2_infer_body(), "parameters": openapi.v2_path_parameters(base)},
+            tags=tags,
+            responses=answers(V2InferResponse, "one output row per customer", 400, 404, 413, 415, 503),
+        )
     route("/v2", v2_server, methods=["GET"], summary="Server metadata", tags=tags, responses=answers(V2Server, "ok"))
     route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness", tags=tags, responses=answers(V2Live, "live"))
     ready = answers(V2Ready, "ready", 503)
     route("/v2/health/ready", v2_ready, methods=["GET"], summary="Readiness", tags=tags, responses=ready)
-    for base in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+    for base in bases:
         path = {"parameters": openapi.v2_path_parameters(base)}
         metadata = answers(V2ModelMetadata, "inputs and outputs", 404, 503)
         route(
@@ -265,17 +280,6 @@ def _v2_routes(app: FastAPI) -> None:
             tags=tags,
             openapi_extra=path,
             responses=model_ready,
-        )
-        route(
-            f"{base}/infer",
-            v2_infer,
-            methods=["POST"],
-            route_class_override=RequestRoute,
-            summary="Score statements sent as tensors, one input per column (JSON or binary)",
-            description=openapi.V2_INFER,
-            openapi_extra={"requestBody": openapi.v2_infer_body(), **path},
-            tags=tags,
-            responses=answers(V2InferResponse, "one output row per customer", 400, 404, 413, 415, 503),
         )
 
 

@@ -11,6 +11,7 @@ import json
 import uuid
 from typing import Any
 
+import pybase64
 from mangum import Mangum
 from mangum.protocols import HTTPCycle
 from mangum.types import LambdaContext, LambdaEvent, LambdaHandler
@@ -51,7 +52,7 @@ class HttpAdapter(Mangum):
             return malformed_event_response(event, problem)
         try:
             handler = self.infer(event, context)
-            scope, body = handler.scope, handler.body
+            scope, body = handler.scope, request_body(handler, event)
         except UnsupportedEvent:
             raise
         except MalformedEvent as error:
@@ -62,6 +63,16 @@ class HttpAdapter(Mangum):
             return malformed_event_response(event, f"the event's fields are malformed ({error})")
         response = HTTPCycle(scope, body)(self.app)  # Mangum's own cycle; the lifespan is off
         return dict(handler(response))
+
+
+def request_body(handler: LambdaHandler, event: LambdaEvent) -> bytes:
+    """The request's bytes. A base64 body is decoded by pybase64, not by Mangum's binascii call:
+    binary V2 tensors make megabytes of base64, which its SIMD decoder reads many times faster
+    (`make bench` shows by how much), and strictly: a character outside the alphabet is an error,
+    where binascii would skip it."""
+    if event.get("isBase64Encoded") and isinstance(event.get("body"), str):
+        return pybase64.b64decode(event["body"], validate=True)
+    return handler.body
 
 
 _OBJECT_FIELDS = ("headers", "multiValueHeaders", "queryStringParameters", "multiValueQueryStringParameters")

@@ -12,14 +12,16 @@ https://github.com/triton-inference-server/server/blob/main/docs/protocol/extens
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import itertools
 import json
 import operator
 import re
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 import numpy as np
@@ -42,6 +44,8 @@ NUMERIC_TYPES = {
     "FP32": "<f4",
     "FP64": "<f8",
 }
+_DTYPES = {datatype: np.dtype(code) for datatype, code in NUMERIC_TYPES.items()}
+_U32 = struct.Struct("<I")
 OUTPUTS = {"customer_ID": "BYTES", "probability": "FP64", "default": "BOOL", "reasons": "BYTES"}
 _DATE = re.compile(STATEMENT_DATE_PATTERN)
 
@@ -125,6 +129,7 @@ _PLAIN = [
         ],
         tag_field="datatype",
         tag=datatype,
+        gc=False,  # nothing in them refers back: the collector need not track hundreds per request
     )
     for datatype in ("BYTES", *NUMERIC_TYPES)
 ]
@@ -139,6 +144,7 @@ _PlainRequest = msgspec.defstruct(
     ],
 )
 _PLAIN_DECODER = msgspec.json.Decoder(_PlainRequest)
+_NAME, _DATA, _SHAPE = operator.attrgetter("name"), operator.attrgetter("data"), operator.attrgetter("shape")
 
 
 def _plain_columns(header: bytes) -> tuple[Any, dict[str, Any], int] | None:
@@ -147,24 +153,29 @@ def _plain_columns(header: bytes) -> tuple[Any, dict[str, Any], int] | None:
         request: Any = _PLAIN_DECODER.decode(header)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    columns: dict[str, Any] = {}
-    rows = len(request.inputs[0].data)
-    for tensor in request.inputs:
-        if tensor.shape not in ([rows], [rows, 1]) or len(tensor.data) != rows or tensor.name in columns:
-            return None
-        columns[tensor.name] = tensor.data
+    inputs = request.inputs
+    rows = len(inputs[0].data)
+    data = list(map(_DATA, inputs))
+    columns = dict(zip(map(_NAME, inputs), data, strict=True))
+    if len(columns) < len(inputs) or set(map(len, data)) != {rows}:
+        return None  # a name twice, or ragged
+    shapes = list(map(_SHAPE, inputs))
+    if shapes.count([rows]) + shapes.count([rows, 1]) != len(shapes):
+        return None
     return request, columns, rows
 
 
-def split_body(body: bytes, headers: Mapping[str, str]) -> tuple[_Request, bytes]:
-    """The JSON header, decoded and checked, and the binary section after it (empty without the extension)."""
+def split_body(body: bytes, headers: Mapping[str, str]) -> tuple[_Request, memoryview]:
+    """The JSON header, decoded and checked, and the binary section after it (empty without the
+    extension): a view of the body, so that tensors are read where they arrived, not copied."""
     declared = headers.get(HEADER_LENGTH)
+    view = memoryview(body)
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()) or int(declared) > len(body):
             raise _fail(f"Inference-Header-Content-Length {declared!r} is not a length within the body")
-        header, binary = body[: int(declared)], body[int(declared) :]
+        header, binary = view[: int(declared)], view[int(declared) :]
     else:
-        header, binary = body, b""
+        header, binary = view, view[:0]
     try:  # msgspec refuses NaN and Infinity, which JSON does not have
         return _DECODER.decode(header), binary
     except msgspec.ValidationError as error:
@@ -174,22 +185,32 @@ def split_body(body: bytes, headers: Mapping[str, str]) -> tuple[_Request, bytes
 
 
 def parse_infer(
-    body: bytes, headers: Mapping[str, str], model_inputs: Sequence[str], numeric: set[str], max_batch: int
+    body: bytes, headers: Mapping[str, str], model_inputs: Sequence[str], numeric: Container[str], max_batch: int
 ) -> InferRequest:
     plain = None if HEADER_LENGTH in headers else _plain_columns(body)
     request, columns, rows = plain if plain is not None else _decoded_columns(body, headers)
     if CUSTOMER_ID not in columns:
         raise _fail(f"input {CUSTOMER_ID!r} (BYTES) is required: one per row")
-    columns[CUSTOMER_ID] = _customer_ids(columns[CUSTOMER_ID])
-    if len(set(columns[CUSTOMER_ID])) > max_batch:
-        raise _fail(f"{len(set(columns[CUSTOMER_ID]))} customers is over MAX_BATCH={max_batch}")
+    columns[CUSTOMER_ID] = ids = _customer_ids(columns[CUSTOMER_ID])
+    if len(ids) > max_batch and len(set(ids)) > max_batch:
+        raise _fail(f"{len(set(ids))} customers is over MAX_BATCH={max_batch}")
     if STATEMENT_DATE in columns:
         columns[STATEMENT_DATE] = _dates(columns[STATEMENT_DATE])
-    for name in model_inputs:
-        if name in columns:
+    features = [name for name in model_inputs if name in columns]
+    if not _as_json_sends_them(columns, features, numeric):
+        for name in features:
             columns[name] = _feature(name, columns[name], name in numeric)
-    unknown = sorted(set(columns) - KNOWN_FIELDS)
+    unknown = [] if KNOWN_FIELDS.issuperset(columns) else sorted(columns.keys() - KNOWN_FIELDS)
     return InferRequest(request.id, columns, rows, _requested_outputs(request), unknown)
+
+
+def _as_json_sends_them(columns: dict[str, Any], features: list[str], numeric: Container[str]) -> bool:
+    """Whether the features are JSON's floats (finite: JSON has no Infinity) and nulls, and
+    categoricals text or floats: what `_feature` would hand on unchanged, checked in two passes
+    rather than one per input."""
+    numbers = itertools.chain.from_iterable(columns[name] for name in features if name in numeric)
+    codes = itertools.chain.from_iterable(columns[name] for name in features if name not in numeric)
+    return set(map(type, numbers)) <= _JSON_FLOATS and set(map(type, codes)) <= _JSON_TEXT_OR_FLOATS
 
 
 def _decoded_columns(body: bytes, headers: Mapping[str, str]) -> tuple[Any, dict[str, Any], int]:
@@ -211,7 +232,7 @@ def _decoded_columns(body: bytes, headers: Mapping[str, str]) -> tuple[Any, dict
     return request, columns, rows
 
 
-def _tensor(tensor: _Tensor, binary: bytes, offset: int) -> tuple[int, Any, int]:
+def _tensor(tensor: _Tensor, binary: memoryview, offset: int) -> tuple[int, Any, int]:
     """One input's row count and values (numpy for binary numbers, else a list), and the binary offset after it."""
     shape = tensor.shape
     if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
@@ -227,28 +248,46 @@ def _tensor(tensor: _Tensor, binary: bytes, offset: int) -> tuple[int, Any, int]
     return rows, _from_binary(tensor.name, tensor.datatype, rows, binary[offset : offset + size]), offset + size
 
 
-def _from_binary(name: str, datatype: str, rows: int, data: bytes) -> Any:
+def _from_binary(name: str, datatype: str, rows: int, view: memoryview) -> Any:
     if datatype != "BYTES":
-        dtype = np.dtype(NUMERIC_TYPES[datatype])
-        if len(data) != rows * dtype.itemsize:
-            raise _fail(f"input {name!r}: {len(data)} bytes of binary data for {rows} {datatype} values")
-        return np.frombuffer(data, dtype=dtype)
-    fixed = _fixed_width(data, rows)
-    if fixed is not None:
-        return fixed
+        dtype = _DTYPES[datatype]
+        if len(view) != rows * dtype.itemsize:
+            raise _fail(f"input {name!r}: {len(view)} bytes of binary data for {rows} {datatype} values")
+        return np.frombuffer(view, dtype=dtype)
+    data = view.tobytes()  # elements are sliced from it: bytes of their own
+    for read in (_fixed_width, _variable_width):
+        values = read(data, rows)
+        if values is not None:
+            return values
+    raise _bytes_error(name, data, rows)
+
+
+def _variable_width(data: bytes, rows: int) -> list[bytes] | None:
+    """Length-prefixed elements of differing lengths, read without a check per element: a body
+    they do not tile exactly is left to `_bytes_error` to describe."""
     values: list[bytes] = []
-    at = 0
+    append, unpack, at = values.append, _U32.unpack_from, 0
+    try:
+        for _ in range(rows):
+            (length,) = unpack(data, at)
+            append(data[at + 4 : at + 4 + length])
+            at += 4 + length
+    except struct.error:  # past the end
+        return None
+    return values if at == len(data) else None
+
+
+def _bytes_error(name: str, data: bytes, rows: int) -> V2Error:
+    """What is wrong with a BYTES tensor's binary data that does not hold `rows` elements."""
+    count = at = 0
     for _ in range(rows):
         if at + 4 > len(data):
-            raise _fail(f"input {name!r}: the binary data ends inside element {len(values)}")
-        (length,) = struct.unpack_from("<I", data, at)
+            return _fail(f"input {name!r}: the binary data ends inside element {count}")
+        (length,) = _U32.unpack_from(data, at)
         if at + 4 + length > len(data):
-            raise _fail(f"input {name!r}: element {len(values)} is longer than the binary data left")
-        values.append(data[at + 4 : at + 4 + length])
-        at += 4 + length
-    if at != len(data):
-        raise _fail(f"input {name!r}: {len(data) - at} bytes of binary data after its {rows} elements")
-    return values
+            return _fail(f"input {name!r}: element {count} is longer than the binary data left")
+        count, at = count + 1, at + 4 + length
+    return _fail(f"input {name!r}: {len(data) - at} bytes of binary data after its {rows} elements")
 
 
 def _fixed_width(data: bytes, rows: int) -> list[bytes] | None:
@@ -285,6 +324,9 @@ def _from_json(name: str, datatype: str, rows: int, data: list[Any] | None) -> l
     return data  # None, where JSON has no NaN, is a missing value
 
 
+_JSON_FLOATS: set[type] = {float, type(None)}
+_JSON_TEXT_OR_FLOATS: set[type] = {str, float, type(None)}
+_JSON_CODES: set[type] = {int, float, type(None)}
 _JSON_TYPES: dict[str, set[type]] = {
     "BYTES": {str, type(None)},
     "BOOL": {bool, type(None)},
@@ -296,12 +338,12 @@ _JSON_TYPES: dict[str, set[type]] = {
 def _customer_ids(values: Any) -> list[str]:
     if isinstance(values, np.ndarray):
         raise _fail(f"input {CUSTOMER_ID!r} must be BYTES, {CUSTOMER_ID_RULE}")
-    ids: list[str] = []
-    for row, text in enumerate(_texts(CUSTOMER_ID, values)):
-        if text is None or not 1 <= len(text) <= ID_MAX_LENGTH or not text.strip():
-            raise _fail(f"input {CUSTOMER_ID!r} row {row}: {values[row]!r} is not {CUSTOMER_ID_RULE}")
-        ids.append(text)
-    return ids
+    texts = _texts(CUSTOMER_ID, values)
+    ids = cast(list[str], texts)  # checked here, all at once
+    if None not in texts and all(map(str.strip, ids)) and max(map(len, ids), default=0) <= ID_MAX_LENGTH:
+        return ids
+    row = next(row for row, t in enumerate(texts) if t is None or len(t) > ID_MAX_LENGTH or not t.strip())
+    raise _fail(f"input {CUSTOMER_ID!r} row {row}: {values[row]!r} is not {CUSTOMER_ID_RULE}")
 
 
 def _texts(name: str, values: list[Any]) -> list[str | None]:
@@ -323,21 +365,32 @@ def _text(name: str, row: int, value: Any) -> str | None:
     return value if isinstance(value, str) or value is None else None
 
 
-def _dates(values: Any) -> list[Any]:
-    import datetime as dt
-
+def _dates(values: Any) -> list[dt.date | None]:
     if isinstance(values, np.ndarray):
         raise _fail(f"input {STATEMENT_DATE!r} must be BYTES dates, YYYY-MM-DD")
-    known: dict[Any, dt.date | None] = {}  # statement dates repeat: each is read once
-    dates: list[dt.date | None] = []
-    for row, value in enumerate(values):
-        if value not in known:
-            text = (_text(STATEMENT_DATE, row, value) or "").strip()
-            if text and not _DATE.match(text):
-                raise _fail(f"input {STATEMENT_DATE!r} row {row}: {value!r} is not a date YYYY-MM-DD")
-            known[value] = dt.date.fromisoformat(text[:10]) if text else None
-        dates.append(known[value])
-    return dates
+    known: dict[Any, dt.date | None] = {}
+    for value in dict.fromkeys(values):  # statement dates repeat: each distinct one is read once
+        date = _statement_date(value)
+        if isinstance(date, str):
+            raise _fail(f"input {STATEMENT_DATE!r} row {values.index(value)}: {date}")
+        known[value] = date
+    return list(map(known.__getitem__, values))
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _statement_date(value: Any) -> dt.date | None | str:
+    """A BYTES element as a statement date, None where missing, or what is wrong with it.
+    Kept: the same few month-end dates come in request after request."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return "not UTF-8 text"
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not _DATE.match(value.strip()):
+        return f"{value!r} is not a date YYYY-MM-DD"
+    return dt.date.fromisoformat(value.strip()[:10])
 
 
 def _feature(name: str, values: Any, numeric: bool) -> Any:
@@ -347,19 +400,20 @@ def _feature(name: str, values: Any, numeric: bool) -> Any:
         if np.isinf(floats).any():
             raise _fail(f"input {name!r} row {int(np.flatnonzero(np.isinf(floats))[0])}: not a finite number")
         return floats  # a categorical's numeric codes too: the pipeline reads NaN as missing
-    if values and any(type(v) is str for v in values):
+    types = set(map(type, values))
+    if str in types or bytes in types:  # JSON or binary BYTES
         if numeric:
             raise _fail(f"input {name!r} is numeric: send FP32 or FP64, not BYTES")
         return _texts(name, values)
-    if any(type(v) is bytes for v in values):  # binary BYTES
-        if numeric:
-            raise _fail(f"input {name!r} is numeric: send FP32 or FP64, not BYTES")
-        return _texts(name, values)
-    try:  # JSON numbers (None is NaN, a missing value): as binary numbers are
+    if types <= _JSON_FLOATS:  # finite (JSON has no Infinity): read by the pipeline as /v1/predict's are
+        return values
+    try:  # JSON numbers (None is NaN, a missing value), finite: JSON has no Infinity
         floats = np.array(values, dtype=np.float64)
     except OverflowError:
         raise _fail(f"input {name!r}: a number beyond FP64's range") from None
-    return _feature(name, floats, numeric)
+    if not numeric and types <= _JSON_CODES:
+        return values  # a categorical's codes as /v1/predict hands them on, read the same way
+    return floats
 
 
 def _requested_outputs(request: _Request) -> list[RequestedOutput]:
@@ -410,7 +464,7 @@ def infer_response(
         response["id"] = request.id
     if warnings:
         response["parameters"] = {"warnings": warnings}
-    header = json.dumps(response, allow_nan=False).encode()
+    header = msgspec.json.encode(response)  # probabilities are finite: checked when scored
     if not binary:
         return header, {"content-type": "application/json"}
     return header + b"".join(binary), {
@@ -422,8 +476,5 @@ def infer_response(
 def _to_binary(datatype: str, values: list[Any]) -> bytes:
     if datatype != "BYTES":
         return np.asarray(values, dtype=NUMERIC_TYPES[datatype]).tobytes()
-    parts = []
-    for value in values:
-        data = value.encode("utf-8")
-        parts.append(struct.pack("<I", len(data)) + data)
-    return b"".join(parts)
+    elements = [value.encode("utf-8") for value in values]
+    return b"".join(itertools.chain.from_iterable(zip(map(_U32.pack, map(len, elements)), elements, strict=True)))

@@ -65,6 +65,9 @@ def _broken(shape: str, **change: Any) -> dict[str, Any]:
         ("v2", {"body": {"customer_ID": "a"}}, "body must be a string or null, not a JSON dict"),
         ("v1", {"body": 5}, "body must be a string or null, not a JSON int"),
         ("v1", {"body": "!!!x", "isBase64Encoded": True}, "body is marked isBase64Encoded but is not base64"),
+        # a character outside the alphabet inside otherwise good base64: refused, not skipped
+        ("v2", {"body": "eyJjdXN0b21lcl9JRCI6*ICJhIn0=", "isBase64Encoded": True}, "body is marked isBase64Encoded"),
+        ("v2", {"body": "eyJjdXN0b21lcl9JRCI6ICJhIn0é", "isBase64Encoded": True}, "body is marked isBase64Encoded"),
         ("v2", {"rawQueryString": None}, "rawQueryString must be a string"),
         ("v1", {"multiValueHeaders": ["x"]}, "multiValueHeaders must be an object or null"),
         ("v2", {"requestContext": None}, "requestContext must be an object"),

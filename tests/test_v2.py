@@ -312,6 +312,22 @@ def test_max_batch_and_max_body_bytes_apply_as_on_v1(committed_model: Model) -> 
     }
 
 
+def test_statement_dates_must_be_text(committed_model: Model) -> None:
+    """S_2 as numbers is refused in JSON as in binary data, not read as a missing date."""
+    handler = Mangum(api.wrap(api.create_app(committed_model, Settings())), lifespan="off")
+    ids = {"name": "customer_ID", "shape": [2], "datatype": "BYTES", "data": ["a", "a"]}
+    for dates in (
+        {"name": "S_2", "shape": [2], "datatype": "FP64", "data": [20180301, 20180401]},
+        {"name": "S_2", "shape": [2], "datatype": "BYTES", "data": ["2018-03-01", "2018-02-30"]},
+    ):
+        response = handler(http_api_v2("POST", INFER, {"inputs": [ids, dates]}), LambdaContext("api", 30))
+        wrong = dates["data"][-1] if dates["datatype"] == "BYTES" else float(dates["data"][0])
+        row = 1 if dates["datatype"] == "BYTES" else 0
+        assert response["statusCode"] == 400 and json.loads(response["body"]) == {
+            "error": f"input 'S_2' row {row}: {wrong!r} is not a date YYYY-MM-DD"
+        }
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     rows=st.integers(1, 4),
