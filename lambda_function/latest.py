@@ -24,6 +24,14 @@ def latest_rows(codes: np.ndarray, dates: np.ndarray) -> np.ndarray:
     row last among equal dates.
     """
     codes = codes.astype(np.int64, copy=False)
+    if codes.size:
+        # Files in the AmEx layout come grouped by customer, dates ascending: then each
+        # customer's last row is the latest, found without sorting.
+        change = codes[1:] != codes[:-1]
+        if int(np.count_nonzero(change)) == int(codes.max()) and bool(((dates[1:] >= dates[:-1]) | change).all()):
+            ends: np.ndarray = np.append(np.flatnonzero(change), codes.size - 1)
+            if np.array_equal(codes[ends], np.arange(ends.size)):  # customers in order of their codes
+                return ends
     known = dates != NO_DATE
     first = dates[known].min() if known.any() else 0
     span = int(dates[known].max() - first) + 2 if known.any() else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lambda_function.features import Categorical, FeaturePipeline, Vocabulary
-from lambda_function.latest import latest_statements
+from lambda_function.latest import NO_DATE, latest_rows, latest_statements
 
 
 def test_numeric_codes_are_found_however_they_are_spelt() -> None:
@@ -259,3 +260,29 @@ def test_malformed_spec_names_what_is_wrong() -> None:
         FeaturePipeline(_small_spec(scaling={"scale": [1.0] * 5, "offset": [0.0] * 4}))
     with pytest.raises(ValueError, match=r"preprocessing spec is malformed: KeyError\('numeric'\)"):
         FeaturePipeline({"categorical": {}, "columns": []})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    runs=st.lists(
+        st.lists(st.one_of(st.just(int(NO_DATE)), st.integers(0, 5)), min_size=1, max_size=4), min_size=1, max_size=6
+    ),
+    grouped=st.booleans(),
+    ascending=st.booleans(),
+    data=st.data(),
+)
+def test_latest_rows_is_the_latest_statement_whatever_the_order(
+    runs: list[list[int]], grouped: bool, ascending: bool, data: Any
+) -> None:
+    """Grouped, date-ascending files (the AmEx layout, taken without a sort) and any other order
+    give each customer's latest row: the latest date, the later row among equals, customers in
+    order of first appearance."""
+    rows = [(customer, sorted(dates) if ascending else dates) for customer, dates in enumerate(runs)]
+    flat = [(customer, date) for customer, dates in rows for date in dates]
+    if not grouped:
+        flat = data.draw(st.permutations(flat))
+    first_seen: dict[int, int] = {}
+    codes = np.array([first_seen.setdefault(customer, len(first_seen)) for customer, _ in flat])
+    dates = np.array([date for _, date in flat], dtype=np.int64)
+    expected = [max(np.flatnonzero(codes == code), key=lambda row: (dates[row], row)) for code in range(len(first_seen))]
+    assert latest_rows(codes, dates).tolist() == expected
