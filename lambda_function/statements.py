@@ -281,24 +281,28 @@ def _statement_dates(column: pa.ChunkedArray | pa.Array, first_row: int, fmt: st
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     values = column.dictionary
-    codes = column.indices.fill_null(-1).to_numpy()
+    complete = column.indices.null_count == 0  # the usual file: every row has a date
+    codes = column.indices.to_numpy() if complete else column.indices.fill_null(-1).to_numpy()
     if _is_text(values.type):
         stripped = pc.utf8_trim_whitespace(values)  # a blank date is a missing one
         valid = pc.match_substring_regex(stripped, STATEMENT_DATE_PATTERN).to_numpy(zero_copy_only=False)
         bad = ~valid & (pc.utf8_length(stripped).to_numpy(zero_copy_only=False) > 0)
-        if bad[codes[codes >= 0]].any():
+        if bad.any() and bad[codes[codes >= 0]].any():
             row = int(np.flatnonzero((codes >= 0) & bad[np.maximum(codes, 0)])[0])
             value = stripped[codes[row]].as_py()
             where = where_in_file(first_row + row, fmt)
             raise InputError(f"column {STATEMENT_DATE} {where}: {value!r} is not {STATEMENT_DATE_RULE}")
         values = pc.strptime(pc.utf8_slice_codeunits(stripped, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
     seconds = pc.cast(pc.cast(values, pa.timestamp("s")), pa.int64()).fill_null(NO_DATE).to_numpy()
+    if complete and seconds.size:
+        dates: np.ndarray = seconds[codes]
+        return dates
     return np.where(codes >= 0, seconds[np.maximum(codes, 0)] if seconds.size else NO_DATE, NO_DATE)
 
 
 def _customer_codes(column: pa.ChunkedArray) -> np.ndarray:
     """Integer codes of the customer IDs, numbered in order of first appearance."""
-    if pa.types.is_dictionary(column.type):
+    if pa.types.is_dictionary(column.type) and column.num_chunks > 1:
         column = column.unify_dictionaries()
     array = column.combine_chunks()
     if not pa.types.is_dictionary(array.type):
@@ -331,6 +335,8 @@ def _check_ids(ids: pa.Array, first_row: int, fmt: str) -> None:
     """The one rule for a customer_ID, as the HTTP API applies it (schema.CUSTOMER_ID_RULE)."""
     if pa.types.is_dictionary(ids.type):  # check each distinct ID once
         bad_values = _bad_ids(ids.dictionary)
+        if ids.indices.null_count == 0 and not bad_values.any():
+            return
         codes = ids.indices.fill_null(-1).to_numpy()
         bad = (codes < 0) | (bad_values[np.maximum(codes, 0)] if bad_values.size else True)
     else:
@@ -345,9 +351,11 @@ def _check_ids(ids: pa.Array, first_row: int, fmt: str) -> None:
 def _bad_ids(ids: pa.Array) -> np.ndarray:
     """Null, blank or too long. Lengths compared in numpy: a Python scalar argument to a pyarrow
     comparison goes through its pandas shim, which imports pandas where it is installed."""
-    blank = pc.utf8_length(pc.utf8_trim_whitespace(ids)).fill_null(0).to_numpy(zero_copy_only=False) == 0
-    too_long = pc.utf8_length(ids).fill_null(0).to_numpy(zero_copy_only=False) > ID_MAX_LENGTH
-    return np.asarray(blank | too_long)
+    lengths = pc.utf8_length(ids).fill_null(0).to_numpy(zero_copy_only=False)
+    # utf8_is_space: whitespace only, as Python's str.strip sees it (checked over the BMP's
+    # characters), without making the trimmed copy of every ID that utf8_trim_whitespace makes.
+    blank = (lengths == 0) | pc.utf8_is_space(ids).fill_null(True).to_numpy(zero_copy_only=False)
+    return np.asarray(blank | (lengths > ID_MAX_LENGTH))
 
 
 class OutOfTime(Exception):
