@@ -200,6 +200,7 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
                 label = _size_label(size, http)
                 lines.append(f"| {label} | {latency['p50_ms']:.2f} ms | {latency['p99_ms']:.2f} ms |")
     lines += _tricks(r.get("tricks"))
+    lines += _batch_tricks(r.get("batch_tricks"))
     lines += _v2(r.get("v2"))
     lines += _dataset(r.get("dataset"))
     if cold:
@@ -317,6 +318,27 @@ def _tricks(tricks: dict[str, Any] | None) -> list[str]:
             f"| {name} | {a['p50_ms']:.3f} ms | {a['p50_ms'] / base_one:.2f}x | {b['p50_ms']:.2f} ms | "
             f"{b['p50_ms'] / base_many:.2f}x | {b['p99_ms']:.2f} ms |"
         )
+    return lines
+
+
+def _batch_tricks(found: dict[str, Any] | None) -> list[str]:
+    """The file path's departures from the plain way, against that way."""
+    if not found:
+        return []
+    base = found["as shipped"]["seconds"]
+    lines = [
+        "",
+        f"The batch path's own, on the medium file ({found['customers']:,} customers), as the image runs it, each "
+        "variant in its own process, alternating round by round (`bench/worker.py --variant`); in-process time, "
+        "median of the rounds. "
+        + ("All variants wrote the same bytes." if found["same"] else "**The variants' outputs differ.**"),
+        "",
+        "| variant | time (median) | vs shipped |",
+        "|---|---|---|",
+    ]
+    for name, side in found.items():
+        if isinstance(side, dict) and side.get("ok"):
+            lines.append(f"| {name} | {side['seconds']:.3f} s | {side['seconds'] / base:.2f}x |")
     return lines
 
 

@@ -326,6 +326,30 @@ def bench_v2(model: Path, quick: bool) -> dict[str, Any]:
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+BATCH_VARIANTS = {
+    "as shipped": "as-shipped",
+    "pyarrow's batch iterator instead of whole row groups": "batch-iterator",
+    "every batch's latest rows by the stable sort": "always-sort",
+}
+
+
+def bench_batch_tricks(model: Path, customers: int, runs: int) -> dict[str, Any]:
+    """The file path's departures from the plain way, each replaced in turn (bench/worker.py's
+    `--variant`), as the image runs it, alternating round by round."""
+    path = synthetic(customers, seed=2024)
+    out = Path(tempfile.mkdtemp(prefix="bench-variants-"))
+    python = lambda_python()
+    where = {"python": python, "only_paths": [task_folder(out / "task", python), runtime_dependencies(python)]}
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in BATCH_VARIANTS}
+    for round_ in range(runs):
+        log(f"batch variants, {customers} customers: round {round_ + 1}")
+        for name, variant in BATCH_VARIANTS.items():
+            args = ["batch-ours", "--model", str(model), "--input", str(path), "--output", str(out / f"{variant}.csv")]
+            found[name].append(run_worker([*args, "--variant", variant], **where))
+    outputs = {(out / f"{variant}.csv").read_bytes() for variant in BATCH_VARIANTS.values()}
+    return {"customers": customers, **{name: batch_summary(r) for name, r in found.items()}, "same": len(outputs) == 1}
+
+
 def bench_tricks(model: Path) -> dict[str, Any]:
     log("HTTP: each departure from the frameworks' idioms against the idiom")
     command = [sys.executable, "-m", "bench.tricks_worker", "--model", str(model)]
@@ -445,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     results["csv_memory"] = bench_csv_memory(model, 200_000 if args.quick else 2_000_000, runs)
     results["http"] = bench_http(model, legacy)
     results["tricks"] = bench_tricks(model)
+    results["batch_tricks"] = bench_batch_tricks(model, medium, 1 if args.quick else 5)
     results["v2"] = bench_v2(model, args.quick)
     results["dataset"] = bench_dataset(model, args.quick)
     results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)

@@ -20,8 +20,7 @@ def latest_rows(codes: np.ndarray, dates: np.ndarray) -> np.ndarray:
     """The row of each customer's latest statement, customers in order of their codes.
 
     `codes` number the customers (0, 1, ... in order of first appearance), `dates` are int64
-    in any unit, NO_DATE where missing. A stable sort on (customer, date) leaves the later
-    row last among equal dates.
+    in any unit, NO_DATE where missing.
     """
     codes = codes.astype(np.int64, copy=False)
     if codes.size:
@@ -32,6 +31,13 @@ def latest_rows(codes: np.ndarray, dates: np.ndarray) -> np.ndarray:
             ends: np.ndarray = np.append(np.flatnonzero(change), codes.size - 1)
             if np.array_equal(codes[ends], np.arange(ends.size)):  # customers in order of their codes
                 return ends
+    return sorted_latest_rows(codes, dates)
+
+
+def sorted_latest_rows(codes: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """`latest_rows` for rows in any order: a stable sort on (customer, date) leaves the later
+    row last among equal dates."""
+    codes = codes.astype(np.int64, copy=False)
     known = dates != NO_DATE
     first = dates[known].min() if known.any() else 0
     span = int(dates[known].max() - first) + 2 if known.any() else 1

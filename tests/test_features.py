@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lambda_function.features import Categorical, FeaturePipeline, Vocabulary
-from lambda_function.latest import NO_DATE, latest_rows, latest_statements
+from lambda_function.latest import NO_DATE, latest_rows, latest_statements, sorted_latest_rows
 
 
 def test_numeric_codes_are_found_however_they_are_spelt() -> None:
@@ -285,4 +285,4 @@ def test_latest_rows_is_the_latest_statement_whatever_the_order(
     codes = np.array([first_seen.setdefault(customer, len(first_seen)) for customer, _ in flat])
     dates = np.array([date for _, date in flat], dtype=np.int64)
     latest = [max(np.flatnonzero(codes == code), key=lambda row: (dates[row], row)) for code in range(codes.max() + 1)]
-    assert latest_rows(codes, dates).tolist() == latest
+    assert latest_rows(codes, dates).tolist() == sorted_latest_rows(codes, dates).tolist() == latest
