@@ -20,7 +20,7 @@ from unittest import mock
 from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
 from lambda_function.settings import Settings
 
-from .common import CACHE, ROOT, folder_size_mb, machine, median, run_worker
+from .common import CACHE, ROOT, folder_size_mb, machine, median, run_worker, warm
 from .http_worker import ITERATIONS
 from .legacy_model import FILES, imported_model, legacy_pickles
 
@@ -74,6 +74,7 @@ def bench_files(
     image_paths = [task_folder(out / "task", python), runtime_dependencies(python)]
 
     def ours(output: str, **where: Any) -> dict[str, Any]:
+        warm(path)
         return run_worker(["batch-ours", "--model", str(model), "--input", str(path), "--output", output], **where)
 
     sides: dict[str, list[dict[str, Any]]] = {"ours_image": [], "ours": [], "original": []}
@@ -84,6 +85,7 @@ def bench_files(
             sides["ours"].append(ours(str(out / "ours.csv")))
         if round_ < original_runs:
             original_args = ["--legacy", str(legacy), "--input", str(path), "--output", str(out / "original.csv")]
+            warm(path)
             sides["original"].append(run_worker(["batch-original", *original_args], memory_limit_gb=original_limit_gb))
     ours_image, ours_venv, original = (batch_summary(found) for found in sides.values())
     parity = None
@@ -341,10 +343,13 @@ def bench_batch_tricks(model: Path, customers: int, runs: int) -> dict[str, Any]
     python = lambda_python()
     where = {"python": python, "only_paths": [task_folder(out / "task", python), runtime_dependencies(python)]}
     found: dict[str, list[dict[str, Any]]] = {name: [] for name in BATCH_VARIANTS}
+    names = list(BATCH_VARIANTS)
     for round_ in range(runs):
         log(f"batch variants, {customers} customers: round {round_ + 1}")
-        for name, variant in BATCH_VARIANTS.items():
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:  # each takes each place in turn
+            variant = BATCH_VARIANTS[name]
             args = ["batch-ours", "--model", str(model), "--input", str(path), "--output", str(out / f"{variant}.csv")]
+            warm(path)
             found[name].append(run_worker([*args, "--variant", variant], **where))
     outputs = {(out / f"{variant}.csv").read_bytes() for variant in BATCH_VARIANTS.values()}
     return {"customers": customers, **{name: batch_summary(r) for name, r in found.items()}, "same": len(outputs) == 1}

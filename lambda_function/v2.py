@@ -144,7 +144,7 @@ _PlainRequest = msgspec.defstruct(
     ],
 )
 _PLAIN_DECODER = msgspec.json.Decoder(_PlainRequest)
-_NAME, _DATA, _SHAPE = operator.attrgetter("name"), operator.attrgetter("data"), operator.attrgetter("shape")
+_SHAPE = operator.attrgetter("shape")
 
 
 def _plain_columns(header: bytes) -> tuple[Any, dict[str, Any], int] | None:
@@ -155,9 +155,8 @@ def _plain_columns(header: bytes) -> tuple[Any, dict[str, Any], int] | None:
         return None
     inputs = request.inputs
     rows = len(inputs[0].data)
-    data = list(map(_DATA, inputs))
-    columns = dict(zip(map(_NAME, inputs), data, strict=True))
-    if len(columns) < len(inputs) or set(map(len, data)) != {rows}:
+    columns = {tensor.name: tensor.data for tensor in inputs}
+    if len(columns) < len(inputs) or set(map(len, columns.values())) != {rows}:
         return None  # a name twice, or ragged
     shapes = list(map(_SHAPE, inputs))
     if shapes.count([rows]) + shapes.count([rows, 1]) != len(shapes):
@@ -327,6 +326,7 @@ def _from_json(name: str, datatype: str, rows: int, data: list[Any] | None) -> l
 _JSON_FLOATS: set[type] = {float, type(None)}
 _JSON_TEXT_OR_FLOATS: set[type] = {str, float, type(None)}
 _JSON_CODES: set[type] = {int, float, type(None)}
+_TEXT_TYPES: set[type] = {str, type(None)}
 _JSON_TYPES: dict[str, set[type]] = {
     "BYTES": {str, type(None)},
     "BOOL": {bool, type(None)},
@@ -353,6 +353,8 @@ def _texts(name: str, values: list[Any]) -> list[str | None]:
             return list(map(bytes.decode, values))
         except (UnicodeDecodeError, TypeError):
             pass  # say which row
+    elif set(map(type, values)) <= _TEXT_TYPES:
+        return values
     return [_text(name, row, value) for row, value in enumerate(values)]
 
 
