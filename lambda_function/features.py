@@ -65,6 +65,9 @@ def _raw_values(column: Column | None, rows: np.ndarray) -> list[Any]:
     return [column[row] for row in rows.tolist()]
 
 
+LOOKUP_TABLE_MAX = 1024  # the widest range of integer codes looked up by table
+
+
 class Vocabulary:
     """The learnt categories of one input, matched however the value is spelt.
 
@@ -86,6 +89,15 @@ class Vocabulary:
         numbers = sorted((key, position) for key, position in self._keys.items() if isinstance(key, float))
         self._numbers = np.array([key for key, _ in numbers], dtype=np.float64)
         self._number_positions = np.array([position for _, position in numbers], dtype=np.int32)
+        # Numeric codes that are small integers, as the AmEx layout's are: each value looked up
+        # in a table indexed by value, several times faster than a search on long columns. The
+        # last slot, -1, is every value outside the table.
+        self._table: np.ndarray | None = None
+        if self._numbers.size and (self._numbers == np.round(self._numbers)).all():
+            span = int(self._numbers[-1] - self._numbers[0]) + 1
+            if span <= LOOKUP_TABLE_MAX:
+                self._table = np.full(span + 1, -1, dtype=np.int32)
+                self._table[(self._numbers - self._numbers[0]).astype(np.intp)] = self._number_positions
 
     def index(self, value: Any) -> int:
         """Position of the value's category, or -1 for a category never seen in training."""
@@ -111,6 +123,12 @@ class Vocabulary:
     def number_positions(self, values: np.ndarray) -> np.ndarray:
         """`index` of each number of a numeric column (a file's), vectorised."""
         values = np.asarray(values, dtype=np.float64)
+        if self._table is not None:
+            offset = values - self._numbers[0]
+            inside = (offset >= 0) & (offset < self._table.size - 1) & (offset == np.floor(offset))  # NaN: outside
+            found = self._table[np.where(inside, offset, self._table.size - 1).astype(np.intp)]
+            positions: np.ndarray = np.where(np.isnan(values), np.int32(self.index(None)), found)
+            return positions
         out = np.full(len(values), -1, dtype=np.int32)
         if self._numbers.size:
             slot = np.minimum(np.searchsorted(self._numbers, values), self._numbers.size - 1)

@@ -72,6 +72,28 @@ def test_long_columns_of_numbers_give_what_index_gives(data: st.DataObject) -> N
     assert vocabulary.index(10**400) == -1  # no float holds it: unseen, not an error
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    categories=st.lists(st.integers(-3, 40), min_size=1, max_size=8, unique=True),
+    missing=st.sampled_from([None, "-1"]),
+    data=st.data(),
+)
+def test_integer_codes_looked_up_by_table_give_what_index_gives(
+    categories: list[int], missing: str | None, data: st.DataObject
+) -> None:
+    """Small integer codes (the AmEx layout's) go through a table; the answer must be `index`'s
+    and the search's, value for value: holes, fractions, -0.0, infinities, NaN, far values."""
+    vocabulary = Vocabulary([str(float(c)) for c in categories], missing=missing)
+    assert vocabulary._table is not None
+    searching = Vocabulary([str(float(c)) for c in categories], missing=missing)
+    searching._table = None
+    special = st.sampled_from([-0.0, 0.5, float("inf"), float("-inf"), float("nan"), 1e300, -4.0, 41.0, 1024.0])
+    values = data.draw(st.lists(st.one_of(st.integers(-5, 45).map(float), special, st.floats()), max_size=60))
+    array = np.array(values, dtype=np.float64)
+    expected = [vocabulary.index(value) for value in values]
+    assert vocabulary.number_positions(array).tolist() == searching.number_positions(array).tolist() == expected
+
+
 def test_unseen_categories_are_reported_with_what_the_client_sent(committed_model) -> None:
     pipeline = committed_model.pipeline
     encoded = pipeline.encode({"D_63": ["CO", "ZZ", 7, "CO"], "B_30": [9, 0, "0", "9.0"]}, 4)
