@@ -30,10 +30,10 @@ def batch_variant(name: str) -> contextlib.AbstractContextManager[Any]:
 
     if name == "batch-iterator":  # pyarrow's batch iterator instead of whole row groups
 
-        def batches(parquet: Any, needed: list[str]) -> Any:
-            return parquet.iter_batches(batch_size=statements.BATCH_ROWS, columns=needed)
+        def batches(parquet: Any, columns: list[str], groups: Any, batch_rows: int) -> Any:
+            return parquet.iter_batches(batch_size=batch_rows, columns=columns, row_groups=groups)
 
-        return mock.patch.object(statements, "_row_groups", batches)
+        return mock.patch.object(statements, "row_group_batches", batches)
     if name == "always-sort":  # every batch's latest rows by the stable sort, grouped files too
         return mock.patch.object(statements, "latest_rows", latest.sorted_latest_rows)
     return contextlib.nullcontext()

@@ -10,7 +10,7 @@ then read by exactly one shard, provided each customer's rows are together in th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,22 @@ class RowGroupRange:
         return self.owned_start, self.owned_start + self.owned_rows
 
 
+WHOLE_ROW_GROUP_ROWS = 524_288  # larger row groups are read in batches, to bound memory
+
+
+def row_group_batches(
+    parquet: pq.ParquetFile, columns: list[str], groups: Iterable[int], batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """The rows of these row groups, a whole group at a time where groups are of a usual size:
+    pyarrow decodes a whole group's columns in parallel, where its batch iterator decodes them
+    a batch at a time (docs/benchmarks.md says what that buys)."""
+    for group in groups:
+        if parquet.metadata.row_group(group).num_rows <= WHOLE_ROW_GROUP_ROWS:
+            yield from parquet.read_row_group(group, columns=columns).combine_chunks().to_batches()
+        else:
+            yield from parquet.iter_batches(batch_size=batch_rows, columns=columns, row_groups=[group])
+
+
 def owned_batches(
     parquet: pq.ParquetFile, columns: list[str], part: RowGroupRange, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
@@ -47,7 +63,7 @@ def owned_batches(
     boundary = _last_id(parquet, part.first - 1) if part.first > 0 else None
     last: str | None = None
     groups = range(part.first, part.stop)
-    for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns):
+    for batch in row_group_batches(parquet, columns, groups, batch_rows):
         if boundary is not None:  # still in the previous range's last customer
             skip = _run_length(_ids(batch), boundary)
             part.head_rows += skip

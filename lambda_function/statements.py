@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from .features import Categorical, Column
 from .latest import NO_DATE, latest_rows
-from .row_ranges import RowGroupRange, owned_batches
+from .row_ranges import RowGroupRange, owned_batches, row_group_batches
 from .schema import (
     CUSTOMER_ID,
     CUSTOMER_ID_RULE,
@@ -85,27 +85,14 @@ def _batches(
         remote = not isinstance(source, pa.OSFile | pa.MemoryMappedFile)
         parquet = pq.ParquetFile(source, metadata=footer.metadata, read_dictionary=text, pre_buffer=remote)
         if part is None:
-            yield from _checked(lambda: _row_groups(parquet, needed))
+            groups = range(parquet.num_row_groups)
+            yield from _checked(lambda: row_group_batches(parquet, needed, groups, BATCH_ROWS))
         else:
             yield from _checked(lambda: owned_batches(parquet, needed, part, BATCH_ROWS))
         return
     if part is not None:
         raise ValueError("only a Parquet file is read by row groups")
     yield from _csv_batches(open_file, fmt, needed, numeric)
-
-
-WHOLE_ROW_GROUP_ROWS = 4 * BATCH_ROWS
-
-
-def _row_groups(parquet: pq.ParquetFile, needed: list[str]) -> Iterator[pa.RecordBatch]:
-    """The file's rows, a row group at a time where groups are of a usual size: pyarrow decodes a
-    whole group's columns in parallel, where its batch iterator decodes them a batch at a time
-    (docs/benchmarks.md says what that buys). Larger groups go in batches, to bound memory."""
-    for index in range(parquet.num_row_groups):
-        if parquet.metadata.row_group(index).num_rows <= WHOLE_ROW_GROUP_ROWS:
-            yield from parquet.read_row_group(index, columns=needed).combine_chunks().to_batches()
-        else:
-            yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=needed, row_groups=[index])
 
 
 def _csv_batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[str]) -> Iterator[pa.RecordBatch]:
