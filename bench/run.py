@@ -331,7 +331,6 @@ def bench_v2(model: Path, quick: bool) -> dict[str, Any]:
 BATCH_VARIANTS = {
     "as shipped": "as-shipped",
     "pyarrow's batch iterator instead of whole row groups": "batch-iterator",
-    "every batch's latest rows by the stable sort": "always-sort",
 }
 
 

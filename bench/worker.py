@@ -26,7 +26,7 @@ def peak_rss_mb() -> float:
 
 def batch_variant(name: str) -> contextlib.AbstractContextManager[Any]:
     """One of the file path's departures from the plain way replaced by that way (issue #15)."""
-    from lambda_function import latest, statements
+    from lambda_function import statements
 
     if name == "batch-iterator":  # pyarrow's batch iterator instead of whole row groups
 
@@ -34,8 +34,6 @@ def batch_variant(name: str) -> contextlib.AbstractContextManager[Any]:
             return parquet.iter_batches(batch_size=batch_rows, columns=columns, row_groups=groups)
 
         return mock.patch.object(statements, "row_group_batches", batches)
-    if name == "always-sort":  # every batch's latest rows by the stable sort, grouped files too
-        return mock.patch.object(statements, "latest_rows", latest.sorted_latest_rows)
     return contextlib.nullcontext()
 
 
@@ -127,7 +125,7 @@ def main() -> None:
     parser.add_argument("--bucket")
     parser.add_argument("--key")
     parser.add_argument("--memory-limit-gb", type=float)
-    parser.add_argument("--variant", default="as-shipped", choices=["as-shipped", "batch-iterator", "always-sort"])
+    parser.add_argument("--variant", default="as-shipped", choices=["as-shipped", "batch-iterator"])
     args = parser.parse_args()
     if args.memory_limit_gb:
         limit = int(args.memory_limit_gb * 1024**3)

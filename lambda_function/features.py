@@ -124,9 +124,10 @@ class Vocabulary:
         """`index` of each number of a numeric column (a file's), vectorised."""
         values = np.asarray(values, dtype=np.float64)
         if self._table is not None:
-            offset = values - self._numbers[0]
-            inside = (offset >= 0) & (offset < self._table.size - 1) & (offset == np.floor(offset))  # NaN: outside
-            found = self._table[np.where(inside, offset, self._table.size - 1).astype(np.intp)]
+            low, high = self._numbers[0], self._numbers[-1]
+            # Whole numbers within the codes' range (NaN is neither), whose offset is then exact.
+            inside = (values >= low) & (values <= high) & (values == np.floor(values))
+            found = self._table[np.where(inside, values - low, self._table.size - 1).astype(np.intp)]
             positions: np.ndarray = np.where(np.isnan(values), np.int32(self.index(None)), found)
             return positions
         out = np.full(len(values), -1, dtype=np.int32)

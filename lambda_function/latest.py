@@ -20,23 +20,9 @@ def latest_rows(codes: np.ndarray, dates: np.ndarray) -> np.ndarray:
     """The row of each customer's latest statement, customers in order of their codes.
 
     `codes` number the customers (0, 1, ... in order of first appearance), `dates` are int64
-    in any unit, NO_DATE where missing.
+    in any unit, NO_DATE where missing. A stable sort on (customer, date) leaves the later
+    row last among equal dates.
     """
-    codes = codes.astype(np.int64, copy=False)
-    if codes.size:
-        # Files in the AmEx layout come grouped by customer, dates ascending: then each
-        # customer's last row is the latest, found without sorting.
-        change = codes[1:] != codes[:-1]
-        if int(np.count_nonzero(change)) == int(codes.max()) and bool(((dates[1:] >= dates[:-1]) | change).all()):
-            ends: np.ndarray = np.append(np.flatnonzero(change), codes.size - 1)
-            if np.array_equal(codes[ends], np.arange(ends.size)):  # customers in order of their codes
-                return ends
-    return sorted_latest_rows(codes, dates)
-
-
-def sorted_latest_rows(codes: np.ndarray, dates: np.ndarray) -> np.ndarray:
-    """`latest_rows` for rows in any order: a stable sort on (customer, date) leaves the later
-    row last among equal dates."""
     codes = codes.astype(np.int64, copy=False)
     known = dates != NO_DATE
     first = dates[known].min() if known.any() else 0
