@@ -133,15 +133,26 @@ def id_fingerprints(ids: pa.Array) -> np.ndarray:
     data = np.frombuffer(binary.buffers()[2] or b"", dtype=np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
     out = np.empty(len(binary), dtype=np.uint64)
+    if lengths.size and (lengths == lengths[0]).all():  # one length, as AmEx's 64-character IDs
+        length = int(lengths[0])
+        rows = data[starts[0] : starts[0] + length * lengths.size].reshape(lengths.size, length)  # a view
+        out[:] = _hashed(rows, length)
+        return out
     for length in np.unique(lengths).tolist():
-        rows = np.flatnonzero(lengths == length)
-        words = -(-length // 8)
-        for chunk in np.array_split(rows, max(1, rows.size * max(length, 1) // (4 << 20))):
-            matrix = np.zeros((chunk.size, words * 8), dtype=np.uint8)
-            if length:
-                matrix[:, :length] = data[starts[chunk, None] + np.arange(length)]
-            hashed = np.full(chunk.size, ((length + 1) * _GOLDEN) % 2**64, dtype=np.uint64)
-            for word in matrix.view("<u8").T:
-                hashed = _mix(hashed ^ word)
-            out[chunk] = hashed
+        found = np.flatnonzero(lengths == length)
+        for chunk in np.array_split(found, max(1, found.size * max(length, 1) // (4 << 20))):
+            out[chunk] = _hashed(data[starts[chunk, None] + np.arange(length)], length)
     return out
+
+
+def _hashed(rows: np.ndarray, length: int) -> np.ndarray:
+    """The fingerprints of IDs of one length, one row of bytes each, zero-padded to whole words."""
+    words = -(-length // 8)
+    if rows.shape[1] != words * 8 or not rows.flags.c_contiguous:
+        padded = np.zeros((rows.shape[0], words * 8), dtype=np.uint8)
+        padded[:, :length] = rows
+        rows = padded
+    hashed = np.full(rows.shape[0], ((length + 1) * _GOLDEN) % 2**64, dtype=np.uint64)
+    for word in rows.view("<u8").T:
+        hashed = _mix(hashed ^ word)
+    return hashed

@@ -98,6 +98,11 @@ def test_equal_ids_have_equal_fingerprints_and_others_differ() -> None:
     assert id_fingerprints(sliced).tolist() == prints
     many = pa.array([f"{i:064x}" for i in range(100_000)])
     assert np.unique(id_fingerprints(many)).size == 100_000
+    # A shard whose IDs are all of one length and one with a stray other length must agree on
+    # the IDs they share, or the reduce step would miss a customer scored twice.
+    uniform = [f"{i:064x}" for i in range(1_000)]
+    assert id_fingerprints(pa.array(["x", *uniform])).tolist()[1:] == id_fingerprints(pa.array(uniform)).tolist()
+    assert id_fingerprints(pa.array(["y", *uniform]).slice(1)).tolist() == id_fingerprints(pa.array(uniform)).tolist()
 
 
 def test_a_second_job_into_the_same_output_leaves_nothing_of_the_first(tmp_path: Path, committed_model: Model) -> None:
