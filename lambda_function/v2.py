@@ -78,7 +78,8 @@ class InferRequest:
 
     def columns(self, names: Sequence[str]) -> dict[str, Any]:
         """ParsedBody's interface, so the one scoring path reads either."""
-        return {name: self.data.get(name, [None] * self.rows) for name in names}
+        data = self.data
+        return {name: data[name] if name in data else [None] * self.rows for name in names}
 
 
 def _fail(message: str) -> V2Error:
@@ -142,6 +143,7 @@ _PlainRequest = msgspec.defstruct(
         ("parameters", dict[str, Any], msgspec.field(default_factory=dict)),
         ("outputs", list[dict[str, Any]] | None, None),
     ],
+    gc=False,
 )
 _PLAIN_DECODER = msgspec.json.Decoder(_PlainRequest)
 _SHAPE = operator.attrgetter("shape")
@@ -158,8 +160,8 @@ def _plain_columns(header: bytes) -> tuple[Any, dict[str, Any], int] | None:
     columns = {tensor.name: tensor.data for tensor in inputs}
     if len(columns) < len(inputs) or set(map(len, columns.values())) != {rows}:
         return None  # a name twice, or ragged
-    shapes = list(map(_SHAPE, inputs))
-    if shapes.count([rows]) + shapes.count([rows, 1]) != len(shapes):
+    shapes, flat = list(map(_SHAPE, inputs)), [rows]
+    if shapes.count(flat) != len(shapes) and shapes.count(flat) + shapes.count([rows, 1]) != len(shapes):
         return None
     return request, columns, rows
 
