@@ -339,8 +339,8 @@ def _bad_ids(ids: pa.Array) -> np.ndarray:
     """Null, blank or too long. Lengths compared in numpy: a Python scalar argument to a pyarrow
     comparison goes through its pandas shim, which imports pandas where it is installed."""
     lengths = pc.utf8_length(ids).fill_null(0).to_numpy(zero_copy_only=False)
-    # utf8_is_space: whitespace only, as Python's str.strip sees it (checked over the BMP's
-    # characters), without making the trimmed copy of every ID that utf8_trim_whitespace makes.
+    # utf8_is_space: whitespace only, as Python's str.strip sees it (tested over every Unicode
+    # character), without making the trimmed copy of every ID that utf8_trim_whitespace makes.
     blank = (lengths == 0) | pc.utf8_is_space(ids).fill_null(True).to_numpy(zero_copy_only=False)
     return np.asarray(blank | (lengths > ID_MAX_LENGTH))
 

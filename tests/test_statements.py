@@ -177,3 +177,13 @@ def test_csv_errors_name_the_line_a_reader_finds(committed_model: Model, stateme
     pacsv.write_csv(table.set_column(1, "S_2", pa.array(dates, pa.string())), path)
     with pytest.raises(InputError, match=r"^column S_2 line 5: '2018-02-30' is not a date YYYY-MM-DD"):
         score_statements(committed_model, local_opener(path), "csv")
+
+
+def test_a_blank_id_is_blank_as_python_strips_it() -> None:
+    """The file path's blank-ID check and the HTTP API's `str.strip` agree on every character."""
+    from lambda_function.statements import _bad_ids
+
+    characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    bad = _bad_ids(pa.array(characters))
+    assert [c for c, b in zip(characters, bad.tolist(), strict=True) if b != (not c.strip())] == []
+    assert _bad_ids(pa.array(["", None, " a ", "x" * 257, "x" * 256])).tolist() == [True, True, False, True, False]
