@@ -330,7 +330,7 @@ _JSON_TEXT_OR_FLOATS: set[type] = {str, float, type(None)}
 _JSON_CODES: set[type] = {int, float, type(None)}
 _TEXT_TYPES: set[type] = {str, type(None)}
 _JSON_TYPES: dict[str, set[type]] = {
-    "BYTES": {str, type(None)},
+    "BYTES": _TEXT_TYPES,
     "BOOL": {bool, type(None)},
     "INT": {int, type(None)},
     "FP": {int, float, type(None)},
