@@ -81,6 +81,27 @@ def test_many_small_batches_give_what_one_batch_gives(
     assert _score(committed_model, table, tmp_path / "b.parquet") == expected
 
 
+def test_row_groups_read_whole_or_in_batches_score_alike(
+    committed_model: Model, statements_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups of a usual size are read whole, larger ones in batches: one file, cut into row
+    groups of several sizes, scores the same customers the same either way, order included."""
+    from lambda_function import row_ranges
+
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pq.read_table(statements_file), path, row_group_size=97)
+
+    def scores() -> list[tuple[str, float]]:
+        scored = score_statements(committed_model, local_opener(path), "parquet")
+        ids, scores = scored.predictions["customer_ID"].to_pylist(), scored.predictions["prediction"].to_pylist()
+        return list(zip(ids, scores, strict=True))
+
+    whole = scores()
+    monkeypatch.setattr(row_ranges, "WHOLE_ROW_GROUP_ROWS", 50)  # every group now larger: batches
+    monkeypatch.setattr(statements, "BATCH_ROWS", 40)
+    assert scores() == whole and len(whole) == len({customer for customer, _ in whole})
+
+
 def test_an_all_null_column_is_imputed(committed_model: Model, statements_file: Path, tmp_path: Path) -> None:
     table = _set(pq.read_table(statements_file), "D_66", lambda c: pa.nulls(len(c)))
     assert len(_score(committed_model, table, tmp_path / "n.parquet")) == 300
