@@ -249,6 +249,7 @@ def _v2_routes(app: FastAPI) -> None:
     route, answers = app.router.add_api_route, openapi.v2_responses
     tags: list[str | Enum] = ["Open Inference Protocol (V2)"]
     bases = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
+    paths = {base: {"parameters": openapi.v2_path_parameters(base)} for base in bases}
     for base in bases:  # the scoring routes first
         route(
             f"{base}/infer",
@@ -257,7 +258,7 @@ def _v2_routes(app: FastAPI) -> None:
             route_class_override=RequestRoute,
             summary="Score statements sent as tensors, one input per column (JSON or binary)",
             description=openapi.V2_INFER,
-            openapi_extra={"requestBody": openapi.v2_infer_body(), "parameters": openapi.v2_path_parameters(base)},
+            openapi_extra={"requestBody": openapi.v2_infer_body(), **paths[base]},
             tags=tags,
             responses=answers(V2InferResponse, "one output row per customer", 400, 404, 413, 415, 503),
         )
@@ -265,8 +266,7 @@ def _v2_routes(app: FastAPI) -> None:
     route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness", tags=tags, responses=answers(V2Live, "live"))
     ready = answers(V2Ready, "ready", 503)
     route("/v2/health/ready", v2_ready, methods=["GET"], summary="Readiness", tags=tags, responses=ready)
-    for base in bases:
-        path = {"parameters": openapi.v2_path_parameters(base)}
+    for base, path in paths.items():
         metadata = answers(V2ModelMetadata, "inputs and outputs", 404, 503)
         route(
             base, v2_model, methods=["GET"], summary="Model metadata", tags=tags, responses=metadata, openapi_extra=path

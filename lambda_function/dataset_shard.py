@@ -132,12 +132,10 @@ def id_fingerprints(ids: pa.Array) -> np.ndarray:
     offsets = np.frombuffer(binary.buffers()[1], dtype=np.int64)[binary.offset : binary.offset + len(binary) + 1]
     data = np.frombuffer(binary.buffers()[2] or b"", dtype=np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
-    out = np.empty(len(binary), dtype=np.uint64)
     if lengths.size and (lengths == lengths[0]).all():  # one length, as AmEx's 64-character IDs
         length = int(lengths[0])
-        rows = data[starts[0] : starts[0] + length * lengths.size].reshape(lengths.size, length)  # a view
-        out[:] = _hashed(rows, length)
-        return out
+        return _hashed(data[starts[0] : starts[0] + length * lengths.size].reshape(lengths.size, length), length)
+    out = np.empty(len(binary), dtype=np.uint64)
     for length in np.unique(lengths).tolist():
         found = np.flatnonzero(lengths == length)
         for chunk in np.array_split(found, max(1, found.size * max(length, 1) // (4 << 20))):

@@ -56,10 +56,11 @@ def _statement_date_schema(_source: Any, _handler: GetCoreSchemaHandler) -> core
         custom_error_type="date_format",
         custom_error_message=f"Input should be {STATEMENT_DATE_RULE}",
     )
-    return core_schema.nullable_schema(core_schema.no_info_after_validator_function(_date_of, text))
+    return core_schema.nullable_schema(core_schema.no_info_after_validator_function(date_of, text))
 
 
-def _date_of(text: str) -> dt.date:
+def date_of(text: str) -> dt.date:
+    """The statement date of text that matches STATEMENT_DATE_PATTERN."""
     return dt.date.fromisoformat(text[:10])  # the pattern admits only real dates
 
 

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, cast
 import msgspec
 import numpy as np
 
-from .payload import KNOWN_FIELDS
+from .payload import KNOWN_FIELDS, date_of
 from .schema import CUSTOMER_ID, CUSTOMER_ID_RULE, ID_MAX_LENGTH, STATEMENT_DATE, STATEMENT_DATE_PATTERN
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -394,7 +394,7 @@ def _statement_date(value: Any) -> dt.date | None | str:
         return None
     if not isinstance(value, str) or not _DATE.match(value.strip()):
         return f"{value!r} is not a date YYYY-MM-DD"
-    return dt.date.fromisoformat(value.strip()[:10])
+    return date_of(value.strip())
 
 
 def _feature(name: str, values: Any, numeric: bool) -> Any:
