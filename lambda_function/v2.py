@@ -19,7 +19,7 @@ import json
 import operator
 import re
 import struct
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, cast
 
@@ -58,7 +58,7 @@ class V2Error(Exception):
         self.status, self.message = status, message
 
 
-@dataclass
+@dataclass(frozen=True)
 class RequestedOutput:
     name: str
     binary: bool
@@ -72,7 +72,7 @@ class InferRequest:
     id: str | None
     data: dict[str, Any]  # input name -> one value per row: numpy numbers, or a list
     rows: int
-    outputs: list[RequestedOutput]
+    outputs: Sequence[RequestedOutput]
     unknown_inputs: list[str] = field(default_factory=list)
     unknown_fields: dict[str, set[str]] = field(default_factory=dict)  # as ParsedBody's; named per request here
 
@@ -120,39 +120,51 @@ def _element(datatype: str) -> Any:
     return _JSON_ELEMENT.get(datatype, float) | None
 
 
-_PLAIN = [
-    msgspec.defstruct(
-        f"_Plain{datatype}",
+def _plain_request(one_row: bool) -> Any:
+    """The usual request's type; `one_row`: that of a single-statement request, whose shapes
+    and lengths msgspec then checks too, which would otherwise take two passes over the inputs
+    in Python: the one-customer request is where the protocol's per-input overhead weighs most."""
+    rows = Annotated[int, msgspec.Meta(ge=0)]
+    shape: Any = Annotated[list[Literal[1]], msgspec.Meta(min_length=1, max_length=2)] if one_row else list[rows]
+    length = msgspec.Meta(min_length=1, max_length=1) if one_row else msgspec.Meta()
+    tensors = [
+        msgspec.defstruct(
+            f"_Plain{datatype}",
+            [("name", str), ("shape", shape), ("data", Annotated[list[_element(datatype)], length])],  # type: ignore[misc]
+            tag_field="datatype",
+            tag=datatype,
+            gc=False,  # nothing in them refers back: the collector need not track hundreds per request
+        )
+        for datatype in ("BYTES", *NUMERIC_TYPES)
+    ]
+    return msgspec.defstruct(
+        "_PlainRequest",
         [
-            ("name", str),
-            ("shape", list[Annotated[int, msgspec.Meta(ge=0)]]),
-            ("data", list[_element(datatype)]),  # type: ignore[misc]
+            ("inputs", Annotated[list[functools.reduce(operator.or_, tensors)], msgspec.Meta(min_length=1)]),  # type: ignore[misc]
+            ("id", str | None, None),
+            ("parameters", dict[str, Any], msgspec.field(default_factory=dict)),
+            ("outputs", list[dict[str, Any]] | None, None),
         ],
-        tag_field="datatype",
-        tag=datatype,
-        gc=False,  # nothing in them refers back: the collector need not track hundreds per request
+        gc=False,
     )
-    for datatype in ("BYTES", *NUMERIC_TYPES)
-]
-_PLAIN_TENSOR: Any = functools.reduce(operator.or_, _PLAIN)  # a tagged union, on "datatype"
-_PlainRequest = msgspec.defstruct(
-    "_PlainRequest",
-    [
-        ("inputs", Annotated[list[_PLAIN_TENSOR], msgspec.Meta(min_length=1)]),
-        ("id", str | None, None),
-        ("parameters", dict[str, Any], msgspec.field(default_factory=dict)),
-        ("outputs", list[dict[str, Any]] | None, None),
-    ],
-    gc=False,
-)
-_PLAIN_DECODER = msgspec.json.Decoder(_PlainRequest)
+
+
+_PLAIN_DECODER = msgspec.json.Decoder(_plain_request(one_row=False))
+_ONE_ROW_DECODER = msgspec.json.Decoder(_plain_request(one_row=True))
 _SHAPE = operator.attrgetter("shape")
 
 
 def _plain_columns(header: bytes) -> tuple[Any, dict[str, Any], int] | None:
     """The request, its columns and its row count, when it is the usual kind; else None."""
     try:
-        request: Any = _PLAIN_DECODER.decode(header)
+        request: Any = _ONE_ROW_DECODER.decode(header)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    else:
+        columns = {tensor.name: tensor.data for tensor in request.inputs}
+        return (request, columns, 1) if len(columns) == len(request.inputs) else None
+    try:
+        request = _PLAIN_DECODER.decode(header)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     inputs = request.inputs
@@ -420,11 +432,17 @@ def _feature(name: str, values: Any, numeric: bool) -> Any:
     return floats
 
 
-def _requested_outputs(request: _Request) -> list[RequestedOutput]:
+_DEFAULT_OUTPUTS = {  # by binary_data_output: what a request that names no outputs gets
+    binary: tuple(RequestedOutput(name, binary) for name in ("customer_ID", "probability", "default"))
+    for binary in (False, True)
+}
+
+
+def _requested_outputs(request: _Request) -> Sequence[RequestedOutput]:
     all_binary = bool(request.parameters.get("binary_data_output", False))
     asked = request.outputs
     if asked is None:
-        return [RequestedOutput(name, all_binary) for name in ("customer_ID", "probability", "default")]
+        return _DEFAULT_OUTPUTS[all_binary]
     if not isinstance(asked, list):
         raise _fail("'outputs' must be a list")
     found = []
@@ -444,21 +462,16 @@ def infer_response(
     request: InferRequest, predictions: list[dict[str, Any]], model_name: str, model_version: str
 ) -> tuple[bytes, dict[str, str]]:
     """The response body and its headers: JSON, or a JSON header then the binary outputs."""
-    values: dict[str, Callable[[], list[Any]]] = {  # made only when asked for
-        "customer_ID": lambda: [p["customer_ID"] for p in predictions],
-        "probability": lambda: [p["probability"] for p in predictions],
-        "default": lambda: [p["default"] for p in predictions],
-        "reasons": lambda: [json.dumps(p.get("reasons", [])) for p in predictions],
-    }
     outputs, binary = [], []
     for output in request.outputs:
         tensor: dict[str, Any] = {"name": output.name, "datatype": OUTPUTS[output.name], "shape": [len(predictions)]}
+        values = _output_values(output.name, predictions)
         if output.binary:
-            data = _to_binary(OUTPUTS[output.name], values[output.name]())
+            data = _to_binary(OUTPUTS[output.name], values)
             tensor["parameters"] = {"binary_data_size": len(data)}
             binary.append(data)
         else:
-            tensor["data"] = values[output.name]()
+            tensor["data"] = values
         outputs.append(tensor)
     warnings = [f"{p['customer_ID']}: {w}" for p in predictions for w in p["warnings"]]
     if request.unknown_inputs:
@@ -475,6 +488,12 @@ def infer_response(
         "content-type": "application/octet-stream",
         "Inference-Header-Content-Length": str(len(header)),
     }
+
+
+def _output_values(name: str, predictions: list[dict[str, Any]]) -> list[Any]:
+    if name == "reasons":  # BYTES: each customer's reasons as JSON text
+        return [json.dumps(p.get("reasons", [])) for p in predictions]
+    return [p[name] for p in predictions]
 
 
 def _to_binary(datatype: str, values: list[Any]) -> bytes:
