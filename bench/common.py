@@ -71,15 +71,19 @@ def run_worker(
 ) -> dict[str, Any]:
     """Run `python -m bench.worker ...` in a fresh process; it prints one JSON line last.
 
-    `only_paths`: the worker sees these folders (and this checkout's code) and no site-packages,
-    as the image's interpreter sees its own folders.
+    `only_paths`: the worker sees these folders and no site-packages, as the image's interpreter
+    sees its own folders; it starts in the first, the image's /var/task, so that `lambda_function`
+    is imported from there, bytecode precompiled as the Dockerfile does, and not from this
+    checkout (with PYTHONDONTWRITEBYTECODE set, it would be compiled anew in every run). This
+    checkout comes last on the path, for the `bench` package alone.
     """
     command = [python or sys.executable, *(["-S"] if only_paths else []), "-m", "bench.worker", *args]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, only_paths))} if only_paths else None
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*only_paths, ROOT]))} if only_paths else None
+    cwd = only_paths[0] if only_paths else ROOT
     if memory_limit_gb is not None:  # the worker applies it before importing anything
         command += ["--memory-limit-gb", str(memory_limit_gb)]
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
     wall = time.perf_counter() - started
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
