@@ -351,7 +351,8 @@ def _batch_tricks(found: dict[str, Any] | None) -> list[str]:
     for name, side in found.items():
         if isinstance(side, dict) and side.get("ok"):
             lines.append(
-                f"| {name} | {side['seconds']:.3f} s | {side['seconds'] / base:.2f}x | {side['process_seconds']:.2f} s |"
+                f"| {name} | {side['seconds']:.3f} s | {side['seconds'] / base:.2f}x "
+                f"| {side['process_seconds']:.2f} s |"
             )
     return lines
 

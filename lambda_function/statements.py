@@ -68,8 +68,8 @@ def arrow_array(values: np.ndarray) -> pa.Array:
     """Numbers or booleans from numpy as an Arrow array, numbers without a copy.
 
     Not `pa.array`: on its first numpy argument in a process it imports numpy.ma (for its
-    masked-array check), and pandas where that is installed, which a whole file of 100,000
-    customers takes a tenth as long to score (docs/benchmarks.md).
+    masked-array check), and pandas where that is installed, a share of a whole file's time
+    that `make bench` shows (docs/benchmarks.md, the batch path's variants).
     """
     values = np.ascontiguousarray(values)
     if values.dtype == np.bool_:  # Arrow's booleans are bits
