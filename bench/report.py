@@ -77,11 +77,13 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
         "",
         "In-process time from loading the model to the written output file (imports excluded on every side; "
         "`process` is the whole process, imports included). Peak memory is the process's maximum RSS. "
-        "The sides alternate round by round, and before each run the input is read once, untimed, so "
-        "that every side starts with it in the page cache (this machine reclaims idle page cache within "
-        "seconds). Ours runs twice: as the image runs it (the Lambda base "
+        "The sides alternate round by round, and before each run an untimed process imports that side's "
+        "code and the input is read once, so that every side starts with its libraries and its input in the "
+        "page cache (this machine reclaims idle page cache within seconds, and the original's gigabytes evict "
+        "the rest). Ours runs twice: as the image runs it (the Lambda base "
         "image's Python, only the image's packages: no pandas, no xgboost Python package, libxgboost "
-        "loaded inside the timing), which is what the claim rests on, and in the dev `.venv`, where "
+        "loaded inside the timing; our code from a folder built as the Dockerfile builds /var/task, bytecode "
+        "precompiled), which is what the claim rests on, and in the dev `.venv`, where "
         "pandas is installed and pyarrow imports it on its first Python-value conversion. The original "
         "runs in the dev `.venv`, its own stack.",
         "",
