@@ -334,7 +334,6 @@ def bench_v2(model: Path, quick: bool) -> dict[str, Any]:
 BATCH_VARIANTS = {
     "as shipped": "as-shipped",
     "pyarrow's batch iterator instead of whole row groups": "batch-iterator",
-    "`pa.array` for numpy arrays instead of `arrow_array` (imports numpy.ma)": "pa-array",
 }
 
 

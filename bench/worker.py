@@ -37,15 +37,6 @@ def batch_variant(name: str) -> contextlib.AbstractContextManager[Any]:
             return parquet.iter_batches(batch_size=batch_rows, columns=columns, row_groups=groups)
 
         return mock.patch.object(statements, "row_group_batches", batches)
-    if name == "pa-array":  # pyarrow's own conversion of numpy arrays, which imports numpy.ma
-        import pyarrow as pa
-
-        from lambda_function import file_scoring
-
-        stack = contextlib.ExitStack()
-        for module in (statements, file_scoring):
-            stack.enter_context(mock.patch.object(module, "arrow_array", pa.array))
-        return stack
     raise ValueError(f"unknown variant {name!r}")
 
 
@@ -141,7 +132,7 @@ def main() -> None:
     parser.add_argument("--bucket")
     parser.add_argument("--key")
     parser.add_argument("--memory-limit-gb", type=float)
-    parser.add_argument("--variant", default="as-shipped", choices=["as-shipped", "batch-iterator", "pa-array"])
+    parser.add_argument("--variant", default="as-shipped", choices=["as-shipped", "batch-iterator"])
     # Import the task's code and leave: run untimed before a timed run, so that its libraries
     # are in the page cache whatever ran before it (the other side's gigabytes evict them).
     parser.add_argument("--imports-only", action="store_true")

@@ -15,7 +15,7 @@ from .features import Categorical, Column
 from .row_ranges import RowGroupRange
 from .schema import CUSTOMER_ID
 from .scoring import Model
-from .statements import Customers, Opener, arrow_array, read_customers
+from .statements import Customers, Opener, read_customers
 
 SCORE_CHUNK = 131_072  # customers per matrix: bounds the float32 matrix of a large file
 
@@ -56,9 +56,9 @@ def score_customers(model: Model, customers: Customers) -> ScoredFile:
     keep = ~rejected
     predictions = pa.table(
         {
-            CUSTOMER_ID: customers.ids.filter(arrow_array(keep)) if rejected.any() else customers.ids,
-            "prediction": arrow_array(probability[keep]),
-            "default": arrow_array(default[keep]),
+            CUSTOMER_ID: customers.ids.filter(pa.array(keep)) if rejected.any() else customers.ids,
+            "prediction": pa.array(probability[keep]),
+            "default": pa.array(default[keep]),
         }
     )
     drift_inputs = {name: np.concatenate(parts)[keep] for name, parts in drift.items()}

@@ -64,21 +64,6 @@ class Customers:
         return len(self.ids)
 
 
-def arrow_array(values: np.ndarray) -> pa.Array:
-    """Numbers or booleans from numpy as an Arrow array, numbers without a copy.
-
-    Not `pa.array`: on its first numpy argument in a process it imports numpy.ma (for its
-    masked-array check), and pandas where that is installed, a share of a whole file's time
-    that `make bench` shows (docs/benchmarks.md, the batch path's variants).
-    """
-    values = np.ascontiguousarray(values)
-    if values.dtype == np.bool_:  # Arrow's booleans are bits
-        return pa.Array.from_buffers(
-            pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values, bitorder="little"))]
-        )
-    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
-
-
 # -- reading ----------------------------------------------------------------------------
 
 
@@ -315,7 +300,7 @@ def _customer_codes(column: pa.ChunkedArray) -> np.ndarray:
 
 def _latest(table: pa.Table) -> pa.Table:
     """Keep each customer's latest statement (latest.py's rule), in order of first appearance."""
-    return table.take(arrow_array(latest_rows(_customer_codes(table[CUSTOMER_ID]), table[_DATE].to_numpy())))
+    return table.take(latest_rows(_customer_codes(table[CUSTOMER_ID]), table[_DATE].to_numpy()))
 
 
 def _plain_ids(table: pa.Table) -> pa.Table:
@@ -394,7 +379,7 @@ def read_customers(
         row = rows_read + (part.owned_start if part is not None else 0)  # the file's row, for messages
         _check_ids(batch.column(CUSTOMER_ID), row, fmt)
         columns = {name: batch.column(name) for name in needed}
-        columns[_DATE] = arrow_array(_statement_dates(batch.column(STATEMENT_DATE), row, fmt))
+        columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), row, fmt))
         del columns[STATEMENT_DATE]
         table = _plain_ids(_latest(pa.table(columns)))
         rows_read += batch.num_rows

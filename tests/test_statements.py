@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -209,20 +208,3 @@ def test_a_blank_id_is_blank_as_python_strips_it() -> None:
     bad = _bad_ids(pa.array(characters))
     assert [c for c, b in zip(characters, bad.tolist(), strict=True) if b != (not c.strip())] == []
     assert _bad_ids(pa.array(["", None, " a ", "x" * 257, "x" * 256])).tolist() == [True, True, False, True, False]
-
-
-@pytest.mark.parametrize(
-    "values",
-    [
-        np.array([True, False, True] * 7),  # bits: not a multiple of 8
-        np.array([True] * 9)[1:],  # a view that starts inside a byte
-        np.array([], dtype=bool),
-        np.arange(10, dtype=np.int64)[::3],  # not contiguous
-        np.array([0.25, np.nan, -1e300]),  # NaN stays a value, as pa.array leaves it
-    ],
-)
-def test_arrow_array_is_what_pa_array_makes(values: np.ndarray) -> None:
-    made, expected = statements.arrow_array(values), pa.array(values)
-    made.validate(full=True)
-    assert made.type == expected.type and made.null_count == expected.null_count == 0
-    assert made.to_pylist() == expected.to_pylist() or np.array_equal(made.to_numpy(), values, equal_nan=True)
