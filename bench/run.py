@@ -47,6 +47,14 @@ def repeat(runs: int, args: list[str], **kwargs: Any) -> list[dict[str, Any]]:
     return [run_worker(args, **kwargs) for _ in range(runs)]
 
 
+def warmed_run(args: list[str], path: Path, **where: Any) -> dict[str, Any]:
+    """A timed worker run after an untimed one that only imports its side's code, and after
+    reading its input: it starts with its libraries and its input in the page cache."""
+    run_worker([*args, "--imports-only"], **where)
+    warm(path)
+    return run_worker(args, **where)
+
+
 def batch_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     good = [r for r in results if r["ok"]]
     if not good:
@@ -75,9 +83,7 @@ def bench_files(
 
     def ours(output: str, **where: Any) -> dict[str, Any]:
         args = ["batch-ours", "--model", str(model), "--input", str(path), "--output", output]
-        run_worker([*args, "--imports-only"], **where)
-        warm(path)
-        return run_worker(args, **where)
+        return warmed_run(args, path, **where)
 
     sides: dict[str, list[dict[str, Any]]] = {"ours_image": [], "ours": [], "original": []}
     for round_ in range(max(runs, original_runs)):
@@ -87,9 +93,8 @@ def bench_files(
             sides["ours"].append(ours(str(out / "ours.csv")))
         if round_ < original_runs:
             original_args = ["--legacy", str(legacy), "--input", str(path), "--output", str(out / "original.csv")]
-            run_worker(["batch-original", *original_args, "--imports-only"])
-            warm(path)
-            sides["original"].append(run_worker(["batch-original", *original_args], memory_limit_gb=original_limit_gb))
+            original = warmed_run(["batch-original", *original_args], path, memory_limit_gb=original_limit_gb)
+            sides["original"].append(original)
     ours_image, ours_venv, original = (batch_summary(found) for found in sides.values())
     parity = None
     if ours_venv["ok"] and original["ok"]:
@@ -351,9 +356,7 @@ def bench_batch_tricks(model: Path, customers: int, runs: int) -> dict[str, Any]
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:  # each takes each place in turn
             variant = BATCH_VARIANTS[name]
             args = ["batch-ours", "--model", str(model), "--input", str(path), "--output", str(out / f"{variant}.csv")]
-            run_worker([*args, "--imports-only"], **where)
-            warm(path)
-            found[name].append(run_worker([*args, "--variant", variant], **where))
+            found[name].append(warmed_run([*args, "--variant", variant], path, **where))
     outputs = {(out / f"{variant}.csv").read_bytes() for variant in BATCH_VARIANTS.values()}
     return {"customers": customers, **{name: batch_summary(r) for name, r in found.items()}, "same": len(outputs) == 1}
 

@@ -156,26 +156,32 @@ _SHAPE = operator.attrgetter("shape")
 
 def _plain_columns(header: bytes) -> tuple[Any, dict[str, Any], int] | None:
     """The request, its columns and its row count, when it is the usual kind; else None."""
-    try:
-        request: Any = _ONE_ROW_DECODER.decode(header)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        pass
-    else:
-        columns = {tensor.name: tensor.data for tensor in request.inputs}
-        return (request, columns, 1) if len(columns) == len(request.inputs) else None
-    try:
-        request = _PLAIN_DECODER.decode(header)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
+    one_row = True
+    request = _decoded_or_none(_ONE_ROW_DECODER, header)
+    if request is None:
+        one_row, request = False, _decoded_or_none(_PLAIN_DECODER, header)
+        if request is None:
+            return None
     inputs = request.inputs
-    rows = len(inputs[0].data)
     columns = {tensor.name: tensor.data for tensor in inputs}
-    if len(columns) < len(inputs) or set(map(len, columns.values())) != {rows}:
-        return None  # a name twice, or ragged
+    if len(columns) < len(inputs):
+        return None  # a name twice
+    if one_row:  # shapes and lengths were checked by the decoder
+        return request, columns, 1
+    rows = len(inputs[0].data)
+    if set(map(len, columns.values())) != {rows}:
+        return None  # ragged
     shapes, flat = list(map(_SHAPE, inputs)), [rows]
     if shapes.count(flat) != len(shapes) and shapes.count(flat) + shapes.count([rows, 1]) != len(shapes):
         return None
     return request, columns, rows
+
+
+def _decoded_or_none(decoder: msgspec.json.Decoder[Any], header: bytes) -> Any:
+    try:
+        return decoder.decode(header)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
 
 
 def split_body(body: bytes, headers: Mapping[str, str]) -> tuple[_Request, memoryview]:
