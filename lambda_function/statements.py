@@ -83,12 +83,17 @@ def _batches(
         # Remote objects: coalesce column-chunk reads into fewer, larger requests. Local files:
         # read each chunk as it is needed, which keeps a 10 GB file's peak memory far lower.
         remote = not isinstance(source, pa.OSFile | pa.MemoryMappedFile)
-        parquet = pq.ParquetFile(source, metadata=footer.metadata, read_dictionary=text, pre_buffer=remote)
+        # Page checksums, where the writer stored them (parquet-mr and Spark do by default):
+        # a damaged page is then an error, not numbers that decode into a wrong score.
+        parquet = pq.ParquetFile(
+            source, metadata=footer.metadata, read_dictionary=text, pre_buffer=remote, page_checksum_verification=True
+        )
         if part is None:
             groups = range(parquet.num_row_groups)
-            yield from _checked(lambda: row_group_batches(parquet, needed, groups, BATCH_ROWS))
+            batches = _checked(lambda: row_group_batches(parquet, needed, groups, BATCH_ROWS))
         else:
-            yield from _checked(lambda: owned_batches(parquet, needed, part, BATCH_ROWS))
+            batches = _checked(lambda: owned_batches(parquet, needed, part, BATCH_ROWS))
+        yield from map(_valid, batches)
         return
     if part is not None:
         raise ValueError("only a Parquet file is read by row groups")
@@ -184,6 +189,15 @@ def _checked(make: Callable[[], Any]) -> Iterator[pa.RecordBatch]:
         except _DECODING_ERRORS as error:
             raise InputError(f"cannot read the file: {error}") from None
         yield batch
+
+
+def _valid(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch, if its text is UTF-8 and its dictionary codes are within their dictionaries.
+    The Parquet reader checks neither, and a damaged file without page checksums can decode
+    into IDs of invalid text, or codes that would fail later with an index error."""
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        _checked_call(functools.partial(column.validate, full=True), f"the file is damaged in column {name}")
+    return batch
 
 
 def _prefetched(items: Iterator[T]) -> Iterator[T]:

@@ -16,6 +16,7 @@ from helpers import get, invoke, keys_in, parquet_bytes, predictions, racing_s3,
 from lambda_function.outputs import fitted_key, output_keys
 from lambda_function.s3 import MAX_KEY_BYTES, SourceChanged, s3_client
 from lambda_function.settings import Settings
+from lambda_function.statements import InputError, _valid
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +118,50 @@ def test_an_id_longer_than_the_http_limit_is_refused_in_files_too(bucket: str, s
     ids[7] = "c" * 256  # the limit itself is fine, as over HTTP
     upload(bucket, "incoming/long-id.parquet", parquet_bytes(table.set_column(0, "customer_ID", pa.array(ids))))
     assert invoke(bucket, "incoming/long-id.parquet")["status"] == "scored"
+
+
+def _damaged_page(table: pa.Table, column: str) -> bytes:
+    """The file as parquet-mr and Spark write it, with page checksums, and bytes of one page overwritten."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, write_page_checksum=True, compression="none")
+    data = bytearray(sink.getvalue().to_pybytes())
+    chunk = pq.ParquetFile(pa.BufferReader(bytes(data))).metadata.row_group(0)
+    meta = next(chunk.column(i) for i in range(chunk.num_columns) if chunk.column(i).path_in_schema == column)
+    middle = (meta.dictionary_page_offset or meta.data_page_offset) + meta.total_compressed_size // 2
+    data[middle : middle + 8] = bytes(8)  # uncompressed: without the checksum, a readable file of wrong values
+    return bytes(data)
+
+
+def test_a_damaged_page_is_reported_not_scored(bucket: str, statements_file: Path) -> None:
+    upload(bucket, "incoming/damaged.parquet", _damaged_page(pq.read_table(statements_file), "D_48"))
+    result = invoke(bucket, "incoming/damaged.parquet")
+    assert result["error"] == "invalid_input"
+    assert result["message"].startswith("cannot read the file: could not verify page integrity, CRC checksum")
+    assert keys_in(bucket) == ["errors/damaged.parquet.error.json", "incoming/damaged.parquet"]
+
+
+def test_text_that_is_not_utf8_under_a_text_type_is_reported(bucket: str, statements_file: Path) -> None:
+    """A writer can store invalid bytes in a column annotated as text; the Parquet reader does
+    not check them, and those IDs would otherwise be scored and written as they are."""
+    table = pq.read_table(statements_file)
+    ids = [value.encode() for value in table["customer_ID"].to_pylist()]
+    ids[3] = b"\xff\xfe" + ids[3][2:]
+    invalid = pa.array(ids, pa.binary()).view(pa.string())  # a view: nothing checked
+    upload(bucket, "incoming/bad-text.parquet", parquet_bytes(table.set_column(0, "customer_ID", invalid)))
+    result = invoke(bucket, "incoming/bad-text.parquet")
+    assert result["error"] == "invalid_input"
+    assert result["message"].startswith("the file is damaged in column customer_ID: ")
+    assert "Invalid UTF8" in result["message"]
+
+
+def test_dictionary_codes_past_their_dictionary_are_an_input_error() -> None:
+    """What a damaged dictionary page can decode into: codes that would fail much later, as a bug."""
+    codes = pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, 5], pa.int32()), pa.array(["2018-03-31", "2018-04-30"]), safe=False
+    )
+    batch = pa.record_batch({"customer_ID": pa.array(["a", "b", "c"]), "S_2": codes})
+    with pytest.raises(InputError, match=r"^the file is damaged in column S_2: .*out of bounds"):
+        _valid(batch)
 
 
 @pytest.fixture
