@@ -31,7 +31,11 @@ def encode_predictions(scored: ScoredFile, model: Model, output_format: str) -> 
     table = prediction_table(scored, model, output_format)
     sink = io.BytesIO()
     if output_format == "csv":
-        pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
+        try:  # unquoted, as Kaggle's sample submission and pandas' to_csv write these IDs
+            pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
+        except pa.ArrowInvalid:  # an ID with a comma, a quote or a line break: quoted, as CSV requires
+            sink = io.BytesIO()
+            pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="needed", quoting_header="none"))
     else:
         # A dictionary only where values repeat: on unique IDs and scores it is wasted work
         # (a large share of the write) and a larger file.

@@ -3,6 +3,9 @@ version, every input has its own outputs that S3 accepts. Against moto's S3 serv
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import json
 import os
 from pathlib import Path
@@ -13,8 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import get, invoke, keys_in, parquet_bytes, predictions, racing_s3, upload
 
+from lambda_function.batch import BatchScorer, S3Object
 from lambda_function.outputs import fitted_key, output_keys
 from lambda_function.s3 import MAX_KEY_BYTES, SourceChanged, s3_client
+from lambda_function.scoring import Model
 from lambda_function.settings import Settings
 from lambda_function.statements import InputError, _valid
 
@@ -162,6 +167,28 @@ def test_dictionary_codes_past_their_dictionary_are_an_input_error() -> None:
     batch = pa.record_batch({"customer_ID": pa.array(["a", "b", "c"]), "S_2": codes})
     with pytest.raises(InputError, match=r"^the file is damaged in column S_2: .*out of bounds"):
         _valid(batch)
+
+
+def test_ids_with_commas_quotes_or_line_breaks_survive_a_csv_output(
+    bucket: str, statements_file: Path, committed_model: Model
+) -> None:
+    """IDs unquoted as usual; where one needs quoting, every ID is quoted, and a CSV reader gets
+    back exactly the IDs and scores of the Parquet output."""
+    table = pq.read_table(statements_file)
+    odd = dict(zip(table["customer_ID"].unique()[:3].to_pylist(), ["a,b", 'say "hi"', "two\nlines"], strict=True))
+    ids = pa.array([odd.get(value, value) for value in table["customer_ID"].to_pylist()])
+    upload(bucket, "incoming/odd-ids.parquet", parquet_bytes(table.set_column(0, "customer_ID", ids)))
+    assert invoke(bucket, "incoming/odd-ids.parquet")["status"] == "scored"
+    expected = predictions(bucket, "scored/odd-ids.parquet.predictions.parquet")
+    settings = dataclasses.replace(Settings.from_env(), output_format="csv")
+    result = BatchScorer(committed_model, settings).process(
+        S3Object(bucket, "incoming/odd-ids.parquet"), lambda: 900_000
+    )
+    assert result["status"] == "scored"
+    rows = list(csv.reader(io.StringIO(get(bucket, "scored/odd-ids.parquet.predictions.csv").decode(), newline="")))
+    assert rows[0] == ["customer_ID", "prediction"]
+    assert {customer: float(score) for customer, score in rows[1:]} == expected
+    assert set(odd.values()) <= expected.keys()
 
 
 @pytest.fixture
