@@ -158,12 +158,15 @@ def _csv_header(open_file: Opener, fmt: str) -> list[str]:
         raise InputError("the file is gzip-compressed: name it .csv.gz")
     if first.startswith(b"PAR1"):
         raise InputError("the file is Parquet, not CSV: name it .parquet")
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte order marks of UTF-16, "Unicode text" exports
+        raise InputError("the file is UTF-16 text: save it as UTF-8 CSV")
     line = first.split(b"\n", 1)[0].strip().decode("utf-8", errors="replace")
     if not line:
         raise InputError("the file is empty: no header row")
     names = [name.strip().strip('"') for name in line.split(",")]
-    if len(names) == 1 and ";" in line:  # a spreadsheet's export where the decimal mark is a comma
-        raise InputError("the header has no comma: columns must be separated by commas, not semicolons")
+    for separator, called in ((";", "semicolons"), ("\t", "tabs")):  # spreadsheet exports, tab-separated text
+        if len(names) == 1 and separator in line:
+            raise InputError(f"the header has no comma: columns must be separated by commas, not {called}")
     return names
 
 

@@ -157,7 +157,7 @@ def test_a_csv_with_a_byte_order_mark_scores_like_one_without(
 def test_a_file_that_is_not_the_csv_its_name_says_gets_a_hint(
     committed_model: Model, statements_file: Path, tmp_path: Path
 ) -> None:
-    """A gzip or Parquet file named .csv, or a semicolon export: said so, not "missing customer_ID"."""
+    """A gzip or Parquet file named .csv, a semicolon, tab or UTF-16 export: said so, not "missing customer_ID"."""
     import gzip
 
     import pyarrow.csv as pacsv
@@ -169,6 +169,8 @@ def test_a_file_that_is_not_the_csv_its_name_says_gets_a_hint(
         "the file is gzip-compressed: name it .csv.gz": gzip.compress(text),
         "the file is Parquet, not CSV: name it .parquet": statements_file.read_bytes(),
         "separated by commas, not semicolons": text.replace(b",", b";"),
+        "separated by commas, not tabs": text.replace(b",", b"\t"),
+        "the file is UTF-16 text: save it as UTF-8 CSV": text.decode().encode("utf-16"),
     }
     for message, content in cases.items():
         path = tmp_path / "upload.csv"
