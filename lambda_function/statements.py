@@ -107,21 +107,49 @@ def _csv_batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[st
     types = {name: pa.float64() if name in numeric else pa.string() for name in needed}
     options = pacsv.ConvertOptions(include_columns=needed, column_types=types, strings_can_be_null=True)
     stream = _checked_call(lambda: _csv_stream(open_file, fmt))
+    rows_before = 0
     try:
         for number, chunk in enumerate(_prefetched(_line_chunks(stream))):  # inflate the next while this one parses
-            reading = pacsv.ReadOptions(column_names=header, skip_rows=1 if number == 0 else 0)
-            table = _checked_call(functools.partial(pacsv.read_csv, pa.py_buffer(chunk), reading, None, options))
+            table = _csv_table(chunk, header, options, first=number == 0, rows_before=rows_before)
+            rows_before += table.num_rows
             yield from table.combine_chunks().to_batches()  # one batch: each costs a fixed time to reduce
-    except InputError as error:  # pyarrow counts columns; say their names
-        raise InputError(
-            re.sub(
-                r"In CSV column #(\d+)",
-                lambda m: f"column {header[int(m[1])]}" if int(m[1]) < len(header) else m[0],
-                str(error),
-            )
-        ) from None
     finally:
         stream.close()
+
+
+def _csv_table(
+    chunk: bytes, header: list[str], options: pacsv.ConvertOptions, *, first: bool, rows_before: int
+) -> pa.Table:
+    reading = pacsv.ReadOptions(column_names=header, skip_rows=1 if first else 0)
+    try:
+        return pacsv.read_csv(pa.py_buffer(chunk), reading, None, options)
+    except _DECODING_ERRORS as error:
+        failure = error
+    # pyarrow's parallel parser does not say which row is wrong; its serial one does, counting
+    # from the chunk's first line (the header, in the first chunk): read again to say where.
+    reading.use_threads = False
+    try:
+        pacsv.read_csv(pa.py_buffer(chunk), reading, None, options)
+    except _DECODING_ERRORS as error:
+        failure = error
+    first_line = 1 if first else rows_before + 2  # in the file, with the header as line 1
+    raise InputError(f"cannot read the file: {_csv_error(str(failure), header, first_line)}")
+
+
+def _csv_error(message: str, header: list[str], first_line: int) -> str:
+    """pyarrow's CSV message with the column's name and the line in the file, not their numbers."""
+    message = re.sub(r"^CSV parse error: ", "", message)
+    message = re.sub(r"Row #(\d+): ", lambda m: f"line {first_line + int(m[1]) - 1}: ", message)
+    message = re.sub(
+        r"In CSV column #(\d+): (line \d+: )?",
+        lambda m: f"column {header[int(m[1])]}{' ' + m[2] if m[2] else ': '}" if int(m[1]) < len(header) else m[0],
+        message,
+    )
+    parts = re.match(r"(line \d+: Expected \d+ columns, got \d+): (.*)$", message, re.DOTALL)
+    if parts:  # the row itself can be thousands of characters
+        row = parts[2] if len(parts[2]) <= 80 else parts[2][:80] + "..."
+        message = f"{parts[1]}: {row!r}"
+    return message
 
 
 def _line_chunks(stream: Any) -> Iterator[bytes]:

@@ -202,6 +202,35 @@ def test_csv_errors_name_the_line_a_reader_finds(committed_model: Model, stateme
         score_statements(committed_model, local_opener(path), "csv")
 
 
+def test_csv_parse_errors_name_the_line_past_the_first_chunk(
+    committed_model: Model, statements_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow's own errors (a row with one value too many, text in a number column) say the
+    line a text editor shows, also in a chunk after the first, and the column by its name."""
+    import pyarrow.csv as pacsv
+
+    monkeypatch.setattr(statements, "CSV_CHUNK_BYTES", 16_384)  # a few rows per chunk
+    plain = tmp_path / "plain.csv"
+    pacsv.write_csv(pq.read_table(statements_file).slice(0, 200), plain)
+    lines = plain.read_text().splitlines()
+    header = [name.strip('"') for name in lines[0].split(",")]
+    assert len(plain.read_bytes()) > 5 * 16_384  # the damaged line is chunks away from the start
+
+    extra = [*lines[:150], lines[150] + ",1.0", *lines[151:]]  # line 151
+    path = tmp_path / "extra.csv"
+    path.write_text("\n".join(extra) + "\n")
+    with pytest.raises(InputError, match=rf"^cannot read the file: line 151: Expected {len(header)} columns, got "):
+        score_statements(committed_model, local_opener(path), "csv")
+
+    cells = lines[120].split(",")
+    cells[header.index("D_48")] = "lots"
+    text = [*lines[:120], ",".join(cells), *lines[121:]]  # line 121
+    path.write_text("\n".join(text) + "\n")
+    message = r"^cannot read the file: column D_48 line 121: CSV conversion error to double: invalid value 'lots'$"
+    with pytest.raises(InputError, match=message):
+        score_statements(committed_model, local_opener(path), "csv")
+
+
 def test_a_blank_id_is_blank_as_python_strips_it() -> None:
     """The file path's blank-ID check and the HTTP API's `str.strip` agree on every character."""
     from lambda_function.statements import _bad_ids
