@@ -138,13 +138,14 @@ def _csv_table(
 
 def _csv_error(message: str, header: list[str], first_line: int) -> str:
     """pyarrow's CSV message with the column's name and the line in the file, not their numbers."""
-    message = re.sub(r"^CSV parse error: ", "", message)
+    message = message.removeprefix("CSV parse error: ")
     message = re.sub(r"Row #(\d+): ", lambda m: f"line {first_line + int(m[1]) - 1}: ", message)
     message = re.sub(
-        r"In CSV column #(\d+): (line \d+: )?",
-        lambda m: f"column {header[int(m[1])]}{' ' + m[2] if m[2] else ': '}" if int(m[1]) < len(header) else m[0],
+        r"In CSV column #(\d+): ",
+        lambda m: f"column {header[int(m[1])]}: " if int(m[1]) < len(header) else m[0],
         message,
     )
+    message = re.sub(r"^(column [^:]+): (line \d+): ", r"\1 \2: ", message)  # as the S_2 errors say it
     parts = re.match(r"(line \d+: Expected \d+ columns, got \d+): (.*)$", message, re.DOTALL)
     if parts:  # the row itself can be thousands of characters
         row = parts[2] if len(parts[2]) <= 80 else parts[2][:80] + "..."
