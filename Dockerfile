@@ -17,4 +17,11 @@ COPY model/ ${LAMBDA_TASK_ROOT}/model/
 # /var/task is read-only at run time: compile the bytecode now, not at every cold start.
 RUN python -m compileall -q "${LAMBDA_TASK_ROOT}"
 
+# glibc's malloc, by default, hands arrays of a few MB back to the kernel when they are freed
+# (munmap, or trimming the heap), so scoring a file, which makes such numpy arrays batch after
+# batch, has the kernel fault in and zero fresh pages for each. Fixed thresholds keep freed
+# memory for the next array: mmap only above 32 MiB (the most glibc's own adjustment reaches),
+# trim the heap only past 256 MiB free. docs/benchmarks.md measures it ("batch variants").
+ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456
+
 CMD ["lambda_function.api.handler"]

@@ -1,14 +1,16 @@
 """The Lambda image's /var/task, built without Docker: what the Dockerfile does, step by step.
 
 `pip install --require-hashes --only-binary=:all: --no-deps -r requirements/runtime.txt --target`,
-then the two folders the Dockerfile copies, then `compileall`. Used by the tests (to run
-both handlers from it in an isolated interpreter) and by the benchmarks (size, cold start).
+then the two folders the Dockerfile copies, then `compileall`; the Dockerfile's `ENV` for the
+processes that run from it. Used by the tests (to run both handlers from it in an isolated
+interpreter) and by the benchmarks (size, cold start, the batch path as the image runs it).
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
+DOCKERFILE = ROOT / "Dockerfile"
 COPIED = ("lambda_function", "model")
 
 
@@ -78,3 +81,15 @@ def task_folder(target: Path, python: str) -> Path:
         shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([python, "-m", "compileall", "-q", str(target)], check=True)
     return target
+
+
+def image_environment() -> dict[str, str]:
+    """The variables the Dockerfile's `ENV` lines set (one `KEY=value` each), which every
+    process of the image has."""
+    environment = {}
+    for line in re.findall(r"^ENV (.+)$", DOCKERFILE.read_text(), re.MULTILINE):
+        name, equals, value = line.partition("=")
+        if not equals or " " in name or " " in value:
+            raise ValueError(f"Dockerfile: write ENV as one KEY=value per line, not {line!r}")
+        environment[name] = value
+    return environment

@@ -67,6 +67,7 @@ def run_worker(
     memory_limit_gb: float | None = None,
     python: str | None = None,
     only_paths: list[Path] | None = None,
+    environment: dict[str, str] | None = None,
     timeout: float = 3600,
 ) -> dict[str, Any]:
     """Run `python -m bench.worker ...` in a fresh process; it prints one JSON line last.
@@ -75,10 +76,13 @@ def run_worker(
     sees its own folders; it starts in the first, the image's /var/task, so that `lambda_function`
     is imported from there, bytecode precompiled as the Dockerfile does, and not from this
     checkout (with PYTHONDONTWRITEBYTECODE set, it would be compiled anew in every run). This
-    checkout comes last on the path, for the `bench` package alone.
+    checkout comes last on the path, for the `bench` package alone. `environment`: variables
+    set on top of this process's, such as the image's (amex_scoring.image.image_environment).
     """
     command = [python or sys.executable, *(["-S"] if only_paths else []), "-m", "bench.worker", *args]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*only_paths, ROOT]))} if only_paths else None
+    env = {**os.environ, **(environment or {})}
+    if only_paths:
+        env["PYTHONPATH"] = os.pathsep.join(map(str, [*only_paths, ROOT]))
     cwd = only_paths[0] if only_paths else ROOT
     if memory_limit_gb is not None:  # the worker applies it before importing anything
         command += ["--memory-limit-gb", str(memory_limit_gb)]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
+from amex_scoring.image import image_environment, lambda_python, runtime_dependencies, task_folder
 from lambda_function.settings import Settings
 
 from .common import CACHE, ROOT, folder_size_mb, machine, median, run_worker, warm
@@ -68,6 +68,7 @@ def batch_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         "rows": good[0].get("rows"),
         "customers_per_second": good[0]["customers"] / seconds,
         "peak_rss_mb": median([r["peak_rss_mb"] for r in good]),
+        "page_faults": median([r.get("page_faults", 0) for r in good]),
         "process_seconds": median([r["process_seconds"] for r in good]),
     }
 
@@ -89,7 +90,8 @@ def bench_files(
     for round_ in range(max(runs, original_runs)):
         log(f"batch, {customers} customers: round {round_ + 1}")
         if round_ < runs:
-            sides["ours_image"].append(ours(str(out / "ours-image.csv"), python=python, only_paths=image_paths))
+            image = {"python": python, "only_paths": image_paths, "environment": image_environment()}
+            sides["ours_image"].append(ours(str(out / "ours-image.csv"), **image))
             sides["ours"].append(ours(str(out / "ours.csv")))
         if round_ < original_runs:
             original_args = ["--legacy", str(legacy), "--input", str(path), "--output", str(out / "original.csv")]
@@ -214,7 +216,7 @@ def bench_http_image(model: Path, events: Path) -> dict[str, Any]:
     subprocess.run(
         [python, "-I", "-S", str(ROOT / "bench" / "image_latency.py"), str(task), str(deps), str(out), *named],
         check=True,
-        env={**os.environ, "MODEL_URI": str(model), "POWERTOOLS_LOG_LEVEL": "INFO"},
+        env={**os.environ, **image_environment(), "MODEL_URI": str(model), "POWERTOOLS_LOG_LEVEL": "INFO"},
         timeout=3600,
     )
     return {"interpreter": python, **json.loads(out.read_text())}
@@ -336,28 +338,33 @@ def bench_v2(model: Path, quick: bool) -> dict[str, Any]:
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+# name: (bench/worker.py --variant, the image's environment variables it goes without)
 BATCH_VARIANTS = {
-    "as shipped": "as-shipped",
-    "pyarrow's batch iterator instead of whole row groups": "batch-iterator",
+    "as shipped": ("as-shipped", ()),
+    "pyarrow's batch iterator instead of whole row groups": ("batch-iterator", ()),
+    "glibc's malloc defaults (the Dockerfile's GLIBC_TUNABLES unset)": ("as-shipped", ("GLIBC_TUNABLES",)),
 }
 
 
 def bench_batch_tricks(model: Path, customers: int, runs: int) -> dict[str, Any]:
     """The file path's departures from the plain way, each replaced in turn (bench/worker.py's
-    `--variant`), as the image runs it, alternating round by round."""
+    `--variant`, or an image environment variable left out), as the image runs it, alternating
+    round by round."""
     path = synthetic(customers, seed=2024)
     out = Path(tempfile.mkdtemp(prefix="bench-variants-"))
     python = lambda_python()
-    where = {"python": python, "only_paths": [task_folder(out / "task", python), runtime_dependencies(python)]}
+    paths = [task_folder(out / "task", python), runtime_dependencies(python)]
     found: dict[str, list[dict[str, Any]]] = {name: [] for name in BATCH_VARIANTS}
     names = list(BATCH_VARIANTS)
     for round_ in range(runs):
         log(f"batch variants, {customers} customers: round {round_ + 1}")
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:  # each takes each place in turn
-            variant = BATCH_VARIANTS[name]
-            args = ["batch-ours", "--model", str(model), "--input", str(path), "--output", str(out / f"{variant}.csv")]
-            found[name].append(warmed_run([*args, "--variant", variant], path, **where))
-    outputs = {(out / f"{variant}.csv").read_bytes() for variant in BATCH_VARIANTS.values()}
+            variant, unset = BATCH_VARIANTS[name]
+            environment = {key: value for key, value in image_environment().items() if key not in unset}
+            output = str(out / f"{names.index(name)}.csv")
+            args = ["batch-ours", "--model", str(model), "--input", str(path), "--output", output, "--variant", variant]
+            found[name].append(warmed_run(args, path, python=python, only_paths=paths, environment=environment))
+    outputs = {(out / f"{index}.csv").read_bytes() for index in range(len(names))}
     return {"customers": customers, **{name: batch_summary(r) for name, r in found.items()}, "same": len(outputs) == 1}
 
 
@@ -368,7 +375,7 @@ def bench_tricks(model: Path) -> dict[str, Any]:
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _start_process(python: str, code: str) -> float:
+def _start_process(python: str, code: str, environment: dict[str, str]) -> float:
     """Seconds from spawning the interpreter to the code's end: a Lambda cold start's init.
 
     The child reports the monotonic clock (system-wide on Linux) when ready, then leaves
@@ -376,19 +383,21 @@ def _start_process(python: str, code: str) -> float:
     """
     ready = "\nimport os, time; print('READY', time.monotonic(), flush=True); os._exit(0)\n"
     start = time.monotonic()
-    result = subprocess.run([python, "-I", "-S", "-c", code + ready], check=True, capture_output=True, text=True)
+    command = [python, "-I", "-S", "-c", code + ready]
+    result = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, **environment})
     return float(result.stdout.strip().splitlines()[-1].split()[1]) - start
 
 
-def _start_alternating(python: str, codes: dict[str, str], runs: int) -> dict[str, list[float]]:
-    """`runs` starts of each side, alternating, so a drift in the machine's speed hits both alike;
-    after one untimed start of each, so that both read their files from the page cache."""
-    for code in codes.values():
-        _start_process(python, code)
+def _start_alternating(python: str, codes: dict[str, tuple[str, dict[str, str]]], runs: int) -> dict[str, list[float]]:
+    """`runs` starts of each side (its code and environment), alternating, so a drift in the
+    machine's speed hits both alike; after one untimed start of each, so that both read their
+    files from the page cache."""
+    for code, environment in codes.values():
+        _start_process(python, code, environment)
     walls: dict[str, list[float]] = {name: [] for name in codes}
     for _ in range(runs):
-        for name, code in codes.items():
-            walls[name].append(_start_process(python, code))
+        for name, (code, environment) in codes.items():
+            walls[name].append(_start_process(python, code, environment))
     return walls
 
 
@@ -410,7 +419,8 @@ def bench_cold_start(legacy: Path, runs: int) -> dict[str, Any]:
         "import flask, pandas, joblib, sklearn.pipeline, xgboost\n"
         + "".join(f"joblib.load({str(legacy / name)!r})\n" for name in FILES)
     )
-    walls = _start_alternating(python, {"ours": ours_code, "original": original_code}, runs)
+    sides = {"ours": (ours_code, image_environment()), "original": (original_code, {})}
+    walls = _start_alternating(python, sides, runs)
     ours, baseline = walls["ours"], walls["original"]
     return {
         "python": python,

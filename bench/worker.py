@@ -1,6 +1,6 @@
 """One measurement per process, so peak memory belongs to that measurement alone.
 
-Prints one JSON line: seconds (in-process, after imports), customers, peak RSS.
+Prints one JSON line: seconds (in-process, after imports), customers, peak RSS, page faults.
 """
 
 from __future__ import annotations
@@ -147,6 +147,7 @@ def main() -> None:
         print(f"out of memory: {type(error).__name__}: {error}", file=sys.stderr)
         sys.exit(3)
     result["peak_rss_mb"] = peak_rss_mb()
+    result["page_faults"] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # pages the kernel mapped in
     print(json.dumps(result))
     sys.stdout.flush()
 

@@ -8,6 +8,7 @@ image's CMD import paths, in an isolated interpreter that sees nothing else.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from helpers import EVENTS, ROOT, keys_in
 
 from amex_scoring.events import s3_put
-from amex_scoring.image import lambda_python, runtime_dependencies, task_folder
+from amex_scoring.image import image_environment, lambda_python, runtime_dependencies, task_folder
 from amex_scoring.invoke import LambdaContext
 from lambda_function import api
 from lambda_function.s3 import s3_client
@@ -70,16 +71,21 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, P
     return python, task_folder(tmp_path_factory.mktemp("var-task"), python), deps
 
 
-def _run(image_folder: tuple[str, Path, Path], handler: str, events: list[Path], env: dict | None = None) -> dict:
+def _image_process(image_folder: tuple[str, Path, Path], *args: str) -> subprocess.CompletedProcess[str]:
+    """The image's Python on the image's folder, with the Dockerfile's ENV (S3 settings from here)."""
     python, task, deps = image_folder
-    result = subprocess.run(
-        [python, "-I", "-S", "-c", BOOTSTRAP, str(task), str(deps), handler, *map(str, events)],
+    return subprocess.run(
+        [python, "-I", "-S", "-c", BOOTSTRAP, str(task), str(deps), *args],
         capture_output=True,
         text=True,
         cwd=task,
-        env=env,
+        env={**os.environ, **image_environment()},
         timeout=300,
     )
+
+
+def _run(image_folder: tuple[str, Path, Path], handler: str, events: list[Path]) -> dict:
+    result = _image_process(image_folder, handler, *map(str, events))
     assert result.returncode == 0, result.stderr[-3000:]
     [line] = [line for line in result.stdout.splitlines() if line.startswith("RESULT:")]
     return json.loads(line.removeprefix("RESULT:"))
@@ -114,13 +120,11 @@ def test_http_handler_runs_from_the_image_folder(image_folder) -> None:
 def test_batch_handler_runs_from_the_image_folder(
     image_folder, bucket: str, statements_file: Path, tmp_path: Path
 ) -> None:
-    import os
-
     [command] = [c for c in re.findall(r'Command: \["([\w.]+)"\]', TEMPLATE) if c.startswith("lambda_function.batch.")]
     s3_client().upload_file(str(statements_file), bucket, "incoming/image test.parquet")
     event = tmp_path / "event.json"
     event.write_text(json.dumps(s3_put("incoming/image test.parquet", bucket=bucket)))
-    output = _run(image_folder, command, [event], env=dict(os.environ))
+    output = _run(image_folder, command, [event])
     [result] = output["results"][0]["results"]
     assert result["status"] == "scored" and result["customers"] == 300
     assert keys_in(bucket) == [
@@ -135,45 +139,57 @@ def test_the_dataset_job_runs_from_the_image_folder(
     image_folder, bucket: str, statements_file: Path, tmp_path: Path
 ) -> None:
     """Plan, every shard, reduce: the three task handlers the template names, from the image."""
-    import os
-
     commands = [c for c in re.findall(r'Command: \["([\w.]+)"\]', TEMPLATE) if ".dataset_job." in c]
     assert commands == [f"lambda_function.dataset_job.{name}_handler" for name in ("plan", "shard", "reduce")]
     s3_client().upload_file(str(statements_file), bucket, "datasets/book/a.parquet")
     s3_client().upload_file(str(statements_file), bucket, "datasets/book/b.csv.gz")  # not gzip: a reported file
     job = {"input": f"s3://{bucket}/datasets/book/", "output": f"s3://{bucket}/scored/book/"}
     (tmp_path / "job.json").write_text(json.dumps(job))
-    [plan] = _run(image_folder, commands[0], [tmp_path / "job.json"], env=dict(os.environ))["results"]
+    [plan] = _run(image_folder, commands[0], [tmp_path / "job.json"])["results"]
     assert plan["shards"] == 2 and plan["items"] == {"bucket": bucket, "key": "scored/book/_work/shards.json"}
     shards = json.loads(s3_client().get_object(Bucket=bucket, Key=plan["items"]["key"])["Body"].read())
     events = []
     for shard in shards:
         events.append(tmp_path / f"shard-{shard['index']}.json")
         events[-1].write_text(json.dumps({"shard": shard, "output": job["output"]}))
-    results = _run(image_folder, commands[1], events, env=dict(os.environ))["results"]
+    results = _run(image_folder, commands[1], events)["results"]
     assert [r["status"] for r in results] == ["scored", "invalid_input"]
     (tmp_path / "reduce.json").write_text(json.dumps(plan))
-    reduce = subprocess.run(  # the job fails (b.csv.gz is not gzip), after the summary is written
-        [
-            image_folder[0],
-            "-I",
-            "-S",
-            "-c",
-            BOOTSTRAP,
-            str(image_folder[1]),
-            str(image_folder[2]),
-            commands[2],
-            str(tmp_path / "reduce.json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=image_folder[1],
-        env=dict(os.environ),
-        timeout=300,
-    )
+    # The job fails (b.csv.gz is not gzip), after the summary is written.
+    reduce = _image_process(image_folder, commands[2], str(tmp_path / "reduce.json"))
     assert reduce.returncode != 0 and "JobFailed" in reduce.stderr and "1 files not scored" in reduce.stderr
     summary = json.loads(s3_client().get_object(Bucket=bucket, Key="scored/book/_SUMMARY.json")["Body"].read())
     assert summary["customers_scored"] == 300 and "scored/book/part-00000.parquet" in keys_in(bucket)
+
+
+SECOND_ROUND_FAULTS = """
+import resource
+def faults(): return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+counts = []
+for _ in range(2):
+    before = faults()
+    for size in (1 << 20, 4 << 20, 16 << 20):  # the sizes of a batch's numpy arrays
+        block = bytearray(size)
+        del block
+    counts.append(faults() - before)
+print(counts[1])
+"""
+
+
+def test_the_image_keeps_freed_memory_for_the_next_array(image_folder) -> None:
+    """The Dockerfile's GLIBC_TUNABLES: allocating the same arrays again finds their pages in
+    place, where glibc's defaults hand them back to the kernel and fault them in anew."""
+    python = image_folder[0]
+
+    def second_round_faults(env: dict[str, str]) -> int:
+        command = [python, "-I", "-S", "-c", SECOND_ROUND_FAULTS]
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout)
+
+    assert "GLIBC_TUNABLES" in image_environment()
+    assert second_round_faults(image_environment()) < 100
+    assert second_round_faults({}) > 1000  # 16 MiB of 4 KiB pages faulted in again
 
 
 def test_the_image_gets_only_what_it_runs(image_folder) -> None:
