@@ -344,8 +344,9 @@ def _batch_tricks(found: dict[str, Any] | None) -> list[str]:
         "",
         f"The batch path's own, on the medium file ({found['customers']:,} customers), as the image runs it, each "
         "variant in its own process, alternating round by round (`bench/worker.py --variant`); in-process time, "
-        "median of the rounds; page faults are the whole process's minor faults (pages the kernel mapped in, "
-        "most of them zeroed first). "
+        "median of the rounds; vs shipped: the median over rounds of the variant's time over the shipped one's "
+        "in the same round (a few seconds apart, so the machine's drift over the rounds cancels out); page faults "
+        "are the whole process's minor faults (pages the kernel mapped in, most of them zeroed first). "
         + ("All variants wrote the same bytes." if found["same"] else "**The variants' outputs differ.**"),
         "",
         "| variant | time (median) | vs shipped | whole process | vs shipped | page faults |",
@@ -354,10 +355,11 @@ def _batch_tricks(found: dict[str, Any] | None) -> list[str]:
     whole = found["as shipped"]["process_seconds"]
     for name, side in found.items():
         if isinstance(side, dict) and side.get("ok"):
+            ratio = side.get("vs_shipped", side["seconds"] / base)  # runs before 2026-12-02: ratio of medians
+            whole_ratio = side.get("whole_vs_shipped", side["process_seconds"] / whole)
             lines.append(
-                f"| {name} | {side['seconds']:.3f} s | {side['seconds'] / base:.2f}x "
-                f"| {side['process_seconds']:.2f} s | {side['process_seconds'] / whole:.2f}x "
-                f"| {side['page_faults']:,.0f} |"
+                f"| {name} | {side['seconds']:.3f} s | {ratio:.2f}x "
+                f"| {side['process_seconds']:.2f} s | {whole_ratio:.2f}x | {side.get('page_faults', 0):,.0f} |"
             )
     return lines
 
