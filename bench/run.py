@@ -86,18 +86,20 @@ def bench_files(
         args = ["batch-ours", "--model", str(model), "--input", str(path), "--output", output]
         return warmed_run(args, path, **where)
 
-    sides: dict[str, list[dict[str, Any]]] = {"ours_image": [], "ours": [], "original": []}
+    sides: dict[str, list[dict[str, Any]]] = {"ours_image": [], "ours": [], "original": [], "floor": []}
     for round_ in range(max(runs, original_runs)):
         log(f"batch, {customers} customers: round {round_ + 1}")
         if round_ < runs:
             image = {"python": python, "only_paths": image_paths, "environment": image_environment()}
             sides["ours_image"].append(ours(str(out / "ours-image.csv"), **image))
             sides["ours"].append(ours(str(out / "ours.csv")))
+            floor = ["batch-floor", "--model", str(model), "--input", str(path)]
+            sides["floor"].append(warmed_run(floor, path, **image))
         if round_ < original_runs:
             original_args = ["--legacy", str(legacy), "--input", str(path), "--output", str(out / "original.csv")]
             original = warmed_run(["batch-original", *original_args], path, memory_limit_gb=original_limit_gb)
             sides["original"].append(original)
-    ours_image, ours_venv, original = (batch_summary(found) for found in sides.values())
+    ours_image, ours_venv, original, floor_summary = (batch_summary(found) for found in sides.values())
     parity = None
     if ours_venv["ok"] and original["ok"]:
         import pandas as pd
@@ -113,6 +115,7 @@ def bench_files(
         "ours_venv": ours_venv,
         "image_python": python,
         "original": original,
+        "floor": floor_summary,
         "max_abs_difference": parity,
         "image_output_identical": same_output,
         "original_memory_limit_gb": original_limit_gb,
