@@ -264,8 +264,9 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
     lines += _goals(r)
     lines += [
         "",
-        "Reproduce: `make bench` (about 15 minutes on this machine the first time, 5 after: the Kaggle-scale "
-        "file is generated once into `.venv/bench-cache/`). `python -m bench.run --quick` is a short smoke run.",
+        f"Reproduce: `make bench` ({r['seconds'] / 60:.0f} minutes for this run; the first run on a machine also "
+        "generates the 10 GB Kaggle-scale file into `.venv/bench-cache/`, a few minutes more). "
+        "`python -m bench.run --quick` is a short smoke run.",
         "",
     ]
     return "\n".join(lines)
