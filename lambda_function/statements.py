@@ -382,8 +382,7 @@ def _check_ids(ids: pa.Array, first_row: int, fmt: str) -> None:
 
 
 def _bad_ids(ids: pa.Array) -> np.ndarray:
-    """Null, blank or too long. Lengths compared in numpy: a Python scalar argument to a pyarrow
-    comparison goes through its pandas shim, which imports pandas where it is installed."""
+    """Null, blank or too long."""
     lengths = pc.utf8_length(ids).fill_null(0).to_numpy(zero_copy_only=False)
     # utf8_is_space: whitespace only, as Python's str.strip sees it (tested over every Unicode
     # character), without making the trimmed copy of every ID that utf8_trim_whitespace makes.
