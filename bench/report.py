@@ -123,15 +123,14 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
             )
     if medium and medium["ours"]["ok"] and medium["original"]["ok"] and medium.get("floor", {}).get("ok"):
         o, b, f = medium["ours"], medium["original"], medium["floor"]
+        floor_ratio = _ratio(b["process_seconds"], f["process_seconds"])
         lines.append(
             f"- Whole process, medium file (#15's goal: 20x): 20x would need ours within "
             f"{b['process_seconds'] / 20:.2f} s (the original's {b['process_seconds']:.2f} s / 20); the floor, "
-            f"a process that does no more than start, import and decode what scoring reads, took "
-            f"{f['process_seconds']:.2f} s in the same rounds (the original's whole process is "
-            f"{_ratio(b['process_seconds'], f['process_seconds'])} that), and ours {o['process_seconds']:.2f} s: "
-            "ours adds "
-            f"{o['process_seconds'] - f['process_seconds']:.2f} s to the floor for the checks, the latest "
-            "statements, the model, the scores and the output file."
+            "a process that does no more than start, import and decode what scoring reads, took "
+            f"{f['process_seconds']:.2f} s in the same rounds (the original's whole process is {floor_ratio} that), "
+            f"and ours {o['process_seconds']:.2f} s: ours adds {o['process_seconds'] - f['process_seconds']:.2f} s "
+            "to the floor for the checks, the latest statements, the model, the scores and the output file."
         )
     if medium and medium["ours"]["ok"] and medium["original"]["ok"]:
         o, b = medium["ours"], medium["original"]
