@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,21 +64,50 @@ def test_parameters_have_defaults(template: dict) -> None:
     assert parameters["ApiAuth"]["Default"] == "IAM" and parameters["ModelUri"]["Default"] == ""
 
 
-def test_one_image_two_handlers(template: dict) -> None:
+def _served(method: str, path: str, routes: set[tuple[str, str]]) -> bool:
+    """Whether API Gateway sends `method path` to the function: a route of the same method (or ANY)
+    whose path matches, `{name}` one segment, `{name+}` the rest (at least one segment)."""
+    for route_method, route_path in routes:
+        pattern = re.sub(r"\\\{[^/]+\\\+\\\}", ".+", re.escape(route_path))
+        pattern = re.sub(r"\\\{[^/]+\\\}", "[^/]+", pattern)
+        if route_method in (method, "ANY") and re.fullmatch(pattern, path):
+            return True
+    return False
+
+
+def test_one_image_and_every_route_the_app_serves_reaches_it(template: dict) -> None:
+    """Each method and path of the HTTP app (its OpenAPI document, plus /docs and /openapi.json)
+    is routed to the HTTP function, as an event and in the API's definition (where auth is set)."""
+    from fastapi.testclient import TestClient
+
+    from lambda_function import api
+
     resources = template["Resources"]
-    api, batch = resources["ScoreApiFunction"]["Properties"], resources["ScoreFileFunction"]["Properties"]
-    assert api["PackageType"] == batch["PackageType"] == "Image"
-    assert resources["ScoreApiFunction"]["Metadata"] == resources["ScoreFileFunction"]["Metadata"]
-    assert batch["ImageConfig"]["Command"] == ["lambda_function.batch.handler"]
-    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in api["Events"].values()}
-    assert routes == {
-        ("POST", "/v1/predict"),
-        ("POST", "/predict"),
-        ("GET", "/health"),
-        ("GET", "/v1/model"),
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert {r["Properties"]["PackageType"] for r in functions} == {"Image"}
+    assert len({json.dumps(r["Metadata"]) for r in functions}) == 1  # one image
+    api_function = resources["ScoreApiFunction"]["Properties"]
+    routes = {(e["Properties"]["Method"].upper(), e["Properties"]["Path"]) for e in api_function["Events"].values()}
+    definition = resources["ScoreHttpApi"]["Properties"]["DefinitionBody"]["paths"]
+    declared = {
+        (m.upper().replace("X-AMAZON-APIGATEWAY-ANY-METHOD", "ANY"), p) for p, ops in definition.items() for m in ops
+    }
+    assert declared == routes  # every route has its auth setting, and no setting is left without a route
+    document = TestClient(api.app).get("/openapi.json").json()
+    served = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops} | {
         ("GET", "/docs"),
         ("GET", "/openapi.json"),
     }
+    assert ("POST", "/v2/models/{name}/versions/{version}/infer") in served
+    for method, path in served:
+        concrete = re.sub(r"\{[^/]+\}", "x", path)
+        assert _served(method, concrete, routes), f"{method} {path} is not routed to the function"
+    assert not _served("GET", "/v3/models", routes)  # and nothing else is
+
+
+def test_the_batch_function_watches_every_input_format(template: dict) -> None:
+    batch = template["Resources"]["ScoreFileFunction"]["Properties"]
+    assert batch["ImageConfig"]["Command"] == ["lambda_function.batch.handler"]
     suffixes = {
         rule["Value"]
         for e in batch["Events"].values()
@@ -91,6 +121,8 @@ def test_bucket_is_locked_down_and_failures_are_caught(template: dict) -> None:
     resources = template["Resources"]
     bucket = resources["DataBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
+    # `sam delete` keeps the statements, the scores and their versions (README, "Teardown").
+    assert resources["DataBucket"]["DeletionPolicy"] == resources["DataBucket"]["UpdateReplacePolicy"] == "Retain"
     assert "BucketEncryption" in bucket and bucket["LifecycleConfiguration"]["Rules"][0]["Id"] == "ExpireErrorReports"
     [statement] = resources["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny" and statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
