@@ -61,6 +61,8 @@ lock: install
 		--custom-compile-command "make lock" -q -o requirements/sam.txt
 	$(BIN)/uv pip compile requirements/mlserver.in --generate-hashes --universal --python-version 3.11 \
 		--custom-compile-command "make lock" -q -o requirements/mlserver.txt
+	$(BIN)/uv pip compile requirements/lambda-runtime.in --generate-hashes --universal --python-version 3.12 \
+		--custom-compile-command "make lock" -q -o requirements/lambda-runtime.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import platform
 import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,3 +95,41 @@ def image_environment() -> dict[str, str]:
             raise ValueError(f"Dockerfile: write ENV as one KEY=value per line, not {line!r}")
         environment[name] = value
     return environment
+
+
+RUNTIME_CLIENT_LOCK = ROOT / "requirements" / "lambda-runtime.txt"
+SAM_ENVIRONMENT = ROOT / ".venv" / "sam"
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """What a function's process sees in the image: the interpreter (/var/lang), the code and model
+    (/var/task), the locked dependencies (pip --target /var/task, kept apart here so that they are
+    installed once) and AWS's runtime interface client (/var/runtime)."""
+
+    python: str
+    task: Path
+    dependencies: Path
+    runtime_client: Path
+
+    @classmethod
+    def build(cls, target: Path) -> ImageFolder:
+        python = lambda_python(required=True)  # never prove the image on another interpreter
+        return cls(python, task_folder(target, python), runtime_dependencies(python), runtime_client(python))
+
+
+def runtime_client(python: str, cache: Path = ROOT / ".venv" / "lambda-runtime") -> Path:
+    """`awslambdaric` (requirements/lambda-runtime.txt) for the image's Python: the base image's
+    /var/runtime. Cached per lock file and interpreter."""
+    version = subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout
+    key = hashlib.sha256(RUNTIME_CLIENT_LOCK.read_bytes() + version.encode()).hexdigest()[:16]
+    return install_target(["-r", str(RUNTIME_CLIENT_LOCK)], cache / key, python)
+
+
+def runtime_emulator(sam_environment: Path = SAM_ENVIRONMENT) -> Path:
+    """AWS's Runtime Interface Emulator, the binary SAM CLI's wheel ships for `sam local`."""
+    machine = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
+    found = sorted(sam_environment.glob(f"lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-{machine}"))
+    if not found:
+        raise RuntimeError(f"aws-lambda-rie-{machine} not found under {sam_environment}: run make install")
+    return found[0]

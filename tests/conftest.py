@@ -14,6 +14,9 @@ from unittest import mock
 
 import pytest
 from helpers import COMMITTED_MODEL, LEGACY, LEGACY_FILES
+from runtimes import Runtimes
+
+from amex_scoring.image import ImageFolder
 
 # Handlers read their settings at import; keep them quiet and deterministic in tests.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "amex-scoring")
@@ -76,6 +79,21 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
         server.stop()
     s3_client.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory) -> ImageFolder:
+    """The image's /var/task (and /var/runtime) without Docker: amex_scoring/image.py."""
+    return ImageFolder.build(tmp_path_factory.mktemp("var-task"))
+
+
+@pytest.fixture(scope="module")
+def runtimes(image: ImageFolder, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtimes]:
+    """Starts the template's functions under Lambda's runtime (tests/runtimes.py); stops them after."""
+    s3 = {"AWS_ENDPOINT_URL_S3": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    found = Runtimes(image, tmp_path_factory.mktemp("runtimes"), s3)
+    yield found
+    found.close()
 
 
 @pytest.fixture

@@ -1,22 +1,24 @@
-"""Step Functions with real Lambda handlers, for the dataset job's tests.
+"""Lambda's Invoke API in front of the functions' runtimes, for Step Functions and the deploy hook.
 
 moto's Step Functions, in its state-machine-executing mode, runs a definition with the ASL
 interpreter it vendors from LocalStack. Its tasks call AWS services at
 `http://localhost:$MOTO_PORT`, as boto3 clients: S3 (the ItemReader, the ResultWriter) and
-Lambda's Invoke API. moto's own Lambda cannot run this project's image without Docker, so
-MOTO_PORT points at `LambdaService`, an HTTP server that answers Invoke
-(`POST /2015-03-31/functions/{name}/invocations`) by calling this project's handler for that
-name, as the Lambda runtime does (JSON event in, JSON result out; an exception becomes a 200
-with `X-Amz-Function-Error: Unhandled` and `{"errorType", "errorMessage"}`), and forwards
-every other request, byte for byte, to moto's server. So the definition file the template
-deploys is executed by a real interpreter, over HTTP, against moto's S3, with the handlers'
-own code; what is not Lambda's is only the process they run in. One invocation at a time
-per function, as in one Lambda execution environment.
+Lambda's Invoke API; the deploy hook calls Invoke with boto3 too (AWS_ENDPOINT_URL_LAMBDA). moto's
+own Lambda cannot run this project's image without Docker, so those endpoints point at
+`lambda_service`, an HTTP server that stands in for Lambda's front end only: it routes
+`POST /2015-03-31/functions/{name}/invocations` by function name (an ARN or `name:qualifier`
+too) to a runtime of that function (tests/runtimes.py: AWS's runtime interface client behind
+AWS's Runtime Interface Emulator, from the image folder), and forwards every other request, byte
+for byte, to moto's server. No handler runs in the test process: the event is the bytes the
+caller sent, the answer the bytes the runtime client serialised. What the router adds is what
+Lambda's service adds and the emulator does not: `X-Amz-Function-Error: Unhandled` when the
+runtime reports an exception or a timeout, a request id header, and the fault injection
+(throttles, service errors, delays) of the tests. One invocation at a time per function, as in
+one execution environment.
 """
 
 from __future__ import annotations
 
-import asyncio
 import http.server
 import json
 import threading
@@ -28,7 +30,7 @@ from typing import Any
 
 from helpers import _Forward
 
-Handler = Callable[[dict[str, Any], Any], Any]
+from amex_scoring.lambda_runtime import LambdaRuntime
 
 
 class ServiceError(Exception):
@@ -39,49 +41,33 @@ class ServiceError(Exception):
         self.status, self.code = status, code
 
 
-class _Context:
-    function_name = "emulated"
-    memory_limit_in_mb = 4096
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:emulated"
-    aws_request_id = "emulated-request"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
-
-
 class LambdaService:
-    """The handlers by function name, and what was asked of them."""
+    """The runtimes by function name, and what was asked of them."""
 
-    def __init__(self, handlers: dict[str, Handler]) -> None:
-        self.handlers = handlers
+    def __init__(self, functions: dict[str, LambdaRuntime]) -> None:
+        self.functions = functions
         self.faults: dict[str, Callable[[dict[str, Any]], None]] = {}  # name -> hook that may raise
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.codedeploy: list[dict[str, Any]] = []  # PutLifecycleEventHookExecutionStatus requests received
-        self._locks = {name: threading.Lock() for name in handlers}
+        self.port = 0  # where lambda_service serves it
 
-    def invoke(self, name: str, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    def invoke(self, name: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         """A fault hook may raise ServiceError (Lambda refuses) or anything else (the function fails)."""
+        event = json.loads(body or b"{}")
         self.calls.append((name, event))
-        with self._locks[name]:
-            _event_loop_for_this_thread()  # Mangum asks for one, as the runtime's main thread has
-            try:
-                if name in self.faults:
-                    self.faults[name](event)
-                result = self.handlers[name](event, _Context())
-            except ServiceError as error:
-                body = json.dumps({"Type": "Service", "message": f"emulated {error.code}"}).encode()
-                return error.status, {"x-amzn-ErrorType": error.code}, body
-            except Exception as error:  # what the Lambda runtime reports for an unhandled exception
-                report = {"errorType": type(error).__name__, "errorMessage": str(error), "stackTrace": []}
-                return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(report).encode()
-        return 200, {}, json.dumps(result).encode()
-
-
-def _event_loop_for_this_thread() -> None:
-    try:
-        asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        asyncio.set_event_loop(asyncio.new_event_loop())
+        try:
+            if name in self.faults:
+                self.faults[name](event)
+        except ServiceError as error:
+            answer = json.dumps({"Type": "Service", "message": f"emulated {error.code}"}).encode()
+            return error.status, {"x-amzn-ErrorType": error.code}, answer
+        except Exception as error:  # as the runtime reports an unhandled exception
+            report = {"errorType": type(error).__name__, "errorMessage": str(error), "stackTrace": []}
+            return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(report).encode()
+        invocation = self.functions[name].invoke(body or b"{}")
+        if invocation.error is not None:
+            return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(invocation.error).encode()
+        return 200, {}, invocation.payload
 
 
 def _invocation(path: str) -> str | None:
@@ -118,7 +104,7 @@ def lambda_service(service: LambdaService, moto_endpoint: str) -> Iterator[int]:
             if name is None:
                 return self._forward()
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, headers, answer = service.invoke(name, json.loads(body or b"{}"))
+            status, headers, answer = service.invoke(name, body)
             self.send_response(status)
             request_id = str(uuid.uuid4())  # Lambda's answers, errors too, carry one
             for key, value in {**headers, "Content-Type": "application/json", "x-amzn-RequestId": request_id}.items():

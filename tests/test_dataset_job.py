@@ -1,6 +1,7 @@
 """The dataset job: statemachine/score_dataset.asl.json, as the template deploys it, executed by
-moto's Step Functions interpreter against moto's S3 over HTTP, its Lambda tasks reaching this
-project's handlers (tests/lambda_service.py says how, and why that is faithful)."""
+moto's Step Functions interpreter against moto's S3 over HTTP, its Lambda tasks reaching the three
+task functions, each running under AWS's runtime interface client behind AWS's Runtime Interface
+Emulator, from the image folder (tests/lambda_service.py says how, and why that is faithful)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -25,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import ROOT, get, keys_in, upload
 from lambda_service import LambdaService, ServiceError, lambda_service
+from runtimes import Runtimes
 
 from amex_scoring.synth import write_synthetic
 from lambda_function.drift import psi, psi_from_counts
@@ -75,23 +77,15 @@ def deployed_definition() -> str:
 
 
 @pytest.fixture(scope="module")
-def step_functions(s3_endpoint: str) -> Iterator[StepFunctions]:
+def step_functions(s3_endpoint: str, runtimes: Runtimes) -> Iterator[StepFunctions]:
     config = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
     urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/config", data=config, method="POST"))
-    from lambda_function import dataset_job
     from lambda_function.s3 import s3_client
 
     s3_client().create_bucket(Bucket=MAP_RUNS)
-
-    loaded = replace(dataset_job.LOADED, settings=replace(dataset_job.LOADED.settings, shard_rows=SHARD_ROWS))
-    handlers = {
-        "plan": dataset_job.plan_handler,
-        "shard": dataset_job.shard_handler,
-        "reduce": dataset_job.reduce_handler,
-    }
-    service = LambdaService(handlers)
+    tasks = {"plan": "PlanDatasetFunction", "shard": "ScoreShardFunction", "reduce": "ReduceDatasetFunction"}
+    service = LambdaService({task: runtimes.start(name, SHARD_ROWS=str(SHARD_ROWS)) for task, name in tasks.items()})
     with (
-        mock.patch.object(dataset_job, "LOADED", loaded),
         lambda_service(service, s3_endpoint) as port,
         mock.patch.dict(os.environ, {"MOTO_PORT": str(port)}),
     ):
