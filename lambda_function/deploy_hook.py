@@ -17,6 +17,7 @@ import io
 import json
 import os
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -28,18 +29,21 @@ from .s3 import s3_client
 from .settings import Settings
 from .telemetry import logger
 
-INVOKE_TIMEOUT_SECONDS = 240  # under the hook's own timeout, so that it can still report
+# Kept back from the hook's own deadline for the report to CodeDeploy: without a report,
+# CodeDeploy waits out the hook's whole timeout before it fails the deployment.
+REPORT_MARGIN_SECONDS = 10
+Deadline = Callable[[], float]  # seconds left before the hook must report
 
 
-def _lambda() -> Any:
+def _invoke(function: str, event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+    """One attempt (botocore retries a read timeout, which would invoke a hanging version
+    again), waiting at most until the report margin before the hook's own deadline."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client("lambda", config=Config(read_timeout=INVOKE_TIMEOUT_SECONDS, retries={"max_attempts": 1}))
-
-
-def _invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
-    answer = _lambda().invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    wait = max(1.0, deadline() - REPORT_MARGIN_SECONDS)
+    client = boto3.client("lambda", config=Config(read_timeout=wait, retries={"total_max_attempts": 1}))
+    answer = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
     payload = json.loads(answer["Payload"].read() or b"null")
     if answer.get("FunctionError"):
         raise RuntimeError(f"{function} failed: {payload}")
@@ -66,8 +70,8 @@ def _http_event(body: bytes) -> dict[str, Any]:
     }
 
 
-def check_http(function: str, golden: dict[str, Any]) -> dict[str, float]:
-    response = _invoke(function, _http_event(golden_body(golden)))
+def check_http(function: str, golden: dict[str, Any], deadline: Deadline) -> dict[str, float]:
+    response = _invoke(function, _http_event(golden_body(golden)), deadline)
     if response.get("statusCode") != 200:
         raise RuntimeError(f"{function} answered {response.get('statusCode')}: {str(response.get('body'))[:300]}")
     return {p["customer_ID"]: p["probability"] for p in json.loads(response["body"])["predictions"]}
@@ -87,12 +91,14 @@ def _golden_file(golden: dict[str, Any]) -> bytes:
     return sink.getvalue()
 
 
-def check_batch(function: str, golden: dict[str, Any], bucket: str, settings: Settings) -> dict[str, float]:
+def check_batch(
+    function: str, golden: dict[str, Any], bucket: str, settings: Settings, deadline: Deadline
+) -> dict[str, float]:
     key = f"{settings.check_prefix}{uuid.uuid4()}.parquet"
     s3_client().put_object(Bucket=bucket, Key=key, Body=_golden_file(golden))
     record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}
     event = {"Records": [{**record, "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
-    [result] = _invoke(function, event)["results"]
+    [result] = _invoke(function, event, deadline)["results"]
     if result.get("status") != "scored":
         raise RuntimeError(f"{function} did not score the golden file: {result}")
     output_bucket, output_key = result["output"].removeprefix("s3://").split("/", 1)
@@ -108,15 +114,15 @@ def first_difference(golden: dict[str, Any], got: dict[str, float]) -> str | Non
     return None
 
 
-def run_checks(environ: dict[str, str], settings: Settings) -> str | None:
+def run_checks(environ: dict[str, str], settings: Settings, deadline: Deadline) -> str | None:
     """None when both new versions score every golden customer; otherwise what went wrong."""
     golden = load_artifacts(resolve_model_uri(settings.model_uri, settings.model_cache_dir)).golden
     if not golden:
         return "the model directory has no golden customers (golden.json)"
-    found = {environ["API_FUNCTION_VERSION"]: check_http(environ["API_FUNCTION_VERSION"], golden)}
+    found = {environ["API_FUNCTION_VERSION"]: check_http(environ["API_FUNCTION_VERSION"], golden, deadline)}
     if environ.get("BATCH_FUNCTION_VERSION"):
         function = environ["BATCH_FUNCTION_VERSION"]
-        found[function] = check_batch(function, golden, environ["DATA_BUCKET"], settings)
+        found[function] = check_batch(function, golden, environ["DATA_BUCKET"], settings, deadline)
     for function, got in found.items():
         problem = first_difference(golden, got)
         if problem is not None:
@@ -125,8 +131,11 @@ def run_checks(environ: dict[str, str], settings: Settings) -> str | None:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def deadline() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
     try:
-        problem = run_checks(dict(os.environ), Settings.from_env())
+        problem = run_checks(dict(os.environ), Settings.from_env(), deadline)
     except Exception as error:  # anything at all fails the deployment rather than letting it through
         problem = f"{type(error).__name__}: {error}"
     status = "Succeeded" if problem is None else "Failed"

@@ -1,12 +1,11 @@
-"""The pre-traffic hook, end to end: the hook's handler invokes the new versions through Lambda's
-Invoke API, answered by this project's real handlers (tests/lambda_service.py), reads and writes
-moto's S3 over HTTP, and reports to a CodeDeploy stand-in that records the status it is sent
-(CodeDeploy's service itself cannot run here)."""
+"""The pre-traffic hook, end to end: the hook function, under Lambda's runtime, invokes the new
+versions through Lambda's Invoke API, each a runtime of its function (tests/lambda_service.py),
+reads and writes moto's S3 over HTTP, and reports to a CodeDeploy stand-in that records the
+status it is sent (CodeDeploy's service itself cannot run here). No handler runs in the test process."""
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +15,11 @@ from unittest import mock
 import pytest
 from helpers import COMMITTED_MODEL
 from lambda_service import LambdaService, lambda_service
-from mangum import Mangum
+from runtimes import Runtimes
 
-from lambda_function import api, batch, deploy_hook
+from lambda_function import deploy_hook
 from lambda_function.artifacts import load_artifacts, write_model_directory
 from lambda_function.scoring import Model
-from lambda_function.settings import Settings
 
 EVENT = {"DeploymentId": "d-EXAMPLE1", "LifecycleEventHookExecutionId": "execution-1"}
 
@@ -44,63 +42,81 @@ def _wrong_model(folder: Path) -> Model:
 
 
 @pytest.fixture(scope="module")
-def service(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaService]:
+def service(s3_endpoint: str, runtimes: Runtimes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaService]:
+    """The versions the hook checks, each a runtime of its function: good ones, one whose model
+    scores differently, one whose model will not load."""
     wrong = _wrong_model(tmp_path_factory.mktemp("models"))
-    settings = Settings.from_env()
-    handlers = {
-        "api:7": api.handler,
-        "batch:7": batch.handler,
-        "api:wrong": Mangum(api.wrap(api.create_app(wrong, settings)), lifespan="off"),
-        "api:broken": Mangum(
-            api.wrap(api.create_app(None, settings, "model directory not found: /var/task/model")), lifespan="off"
-        ),
-    }
-    found = LambdaService(handlers)
-    with lambda_service(found, s3_endpoint) as port:
-        endpoint = f"http://127.0.0.1:{port}"
-        with mock.patch.dict(
-            os.environ, {"AWS_ENDPOINT_URL_LAMBDA": endpoint, "AWS_ENDPOINT_URL_CODEDEPLOY": endpoint}
-        ):
-            yield found
+    found = LambdaService(
+        {
+            "api:7": runtimes.start("ScoreApiFunction"),
+            "batch:7": runtimes.start("ScoreFileFunction"),
+            "api:wrong": runtimes.start("ScoreApiFunction", MODEL_URI=str(wrong.artifacts.directory)),
+            "api:broken": runtimes.start("ScoreApiFunction", MODEL_URI="/var/task/no-such-model"),
+        }
+    )
+    with lambda_service(found, s3_endpoint) as found.port:
+        yield found
 
 
-def run_hook(service: LambdaService, bucket: str, api_version: str, batch_version: str = "") -> dict[str, Any]:
+def run_hook(
+    service: LambdaService, runtimes: Runtimes, bucket: str, api_version: str, batch_version: str = "", timeout: int = 0
+) -> dict[str, Any]:
+    """The hook's own runtime, invoked with CodeDeploy's event, the versions in its environment as
+    the template sets them; Lambda and CodeDeploy are the router above (CodeDeploy's part records)."""
     service.codedeploy.clear()
-    environ = {"API_FUNCTION_VERSION": api_version, "BATCH_FUNCTION_VERSION": batch_version, "DATA_BUCKET": bucket}
-    with mock.patch.dict(os.environ, environ):
-        result = deploy_hook.handler(EVENT, None)
+    endpoint = f"http://127.0.0.1:{service.port}"
+    hook = runtimes.start(
+        "PreTrafficHookFunction",
+        timeout=timeout,
+        API_FUNCTION_VERSION=api_version,
+        BATCH_FUNCTION_VERSION=batch_version,
+        DATA_BUCKET=bucket,
+        AWS_ENDPOINT_URL_LAMBDA=endpoint,
+        AWS_ENDPOINT_URL_CODEDEPLOY=endpoint,
+    )
+    result = hook.invoke(EVENT).json()
     [reported] = service.codedeploy
     assert reported["action"] == "PutLifecycleEventHookExecutionStatus"
     assert reported["deploymentId"] == "d-EXAMPLE1" and reported["lifecycleEventHookExecutionId"] == "execution-1"
     assert reported["status"] == result["status"]
-    return result
+    return dict(result)
 
 
-def test_new_versions_that_score_the_golden_customers_pass(service: LambdaService, bucket: str) -> None:
-    result = run_hook(service, bucket, "api:7", "batch:7")
+def test_new_versions_that_score_the_golden_customers_pass(
+    service: LambdaService, runtimes: Runtimes, bucket: str
+) -> None:
+    result = run_hook(service, runtimes, bucket, "api:7", "batch:7")
     assert result == {"status": "Succeeded", "problem": None}
     invoked = [name for name, _ in service.calls[-2:]]
     assert invoked == ["api:7", "batch:7"]  # each new version, directly: not the alias
 
 
-def test_a_version_with_another_booster_fails_naming_the_customer(service: LambdaService, bucket: str) -> None:
-    result = run_hook(service, bucket, "api:wrong")
+def test_a_version_with_another_booster_fails_naming_the_customer(
+    service: LambdaService, runtimes: Runtimes, bucket: str
+) -> None:
+    result = run_hook(service, runtimes, bucket, "api:wrong")
     assert result["status"] == "Failed" and result["problem"].startswith("api:wrong: golden customer ")
     assert "expected" in result["problem"] and "got" in result["problem"]
 
 
-def test_a_version_whose_model_will_not_load_fails(service: LambdaService, bucket: str) -> None:
-    result = run_hook(service, bucket, "api:broken")
+def test_a_version_whose_model_will_not_load_fails(service: LambdaService, runtimes: Runtimes, bucket: str) -> None:
+    result = run_hook(service, runtimes, bucket, "api:broken")
     assert result["status"] == "Failed" and "answered 503" in result["problem"]
 
 
-def test_a_version_that_does_not_answer_in_time_fails(service: LambdaService, bucket: str) -> None:
-    with (
-        mock.patch.object(deploy_hook, "INVOKE_TIMEOUT_SECONDS", 1),
-        mock.patch.dict(service.faults, {"api:7": lambda event: time.sleep(3)}),
-    ):
-        result = run_hook(service, bucket, "api:7")
+def test_a_version_that_does_not_answer_in_time_is_invoked_once_and_reported(
+    service: LambdaService, runtimes: Runtimes, bucket: str
+) -> None:
+    """The hook waits for a hanging version only until its own deadline less the report margin
+    (here a 14 s timeout: 4 s), invokes it once (no client retry), and still reports Failed."""
+    calls = len(service.calls)
+    with mock.patch.dict(service.faults, {"api:7": lambda event: time.sleep(8)}):
+        started = time.monotonic()
+        result = run_hook(service, runtimes, bucket, "api:7", timeout=deploy_hook.REPORT_MARGIN_SECONDS + 4)
+        waited = time.monotonic() - started
     assert result["status"] == "Failed" and "timeout" in result["problem"].lower()
+    assert [name for name, _ in service.calls[calls:]] == ["api:7"]
+    assert waited < deploy_hook.REPORT_MARGIN_SECONDS + 4
 
 
 def test_the_hook_is_in_the_template_as_codedeploy_can_call_it() -> None:
