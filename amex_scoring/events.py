@@ -6,6 +6,9 @@ synthetic AmEx-layout statements.
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import math
 import tempfile
@@ -21,6 +24,12 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 BUCKET = f"amex-scoring-data-{ACCOUNT}-{REGION}"
 INPUT_KEY = "incoming/statements 2026-11+été.parquet"  # a space, a plus and non-ASCII
+# The dataset job's events name this file (events/data/), at this key of BUCKET: its bytes are
+# fixed, so the shard event's ETag and plan digest are those the plan step computes for it.
+DATASET = "datasets/2026-11/"
+DATASET_FILE = "statements.csv"
+JOB_OUTPUT = "scored/2026-11/"
+JOB_FILE = "jobs/2026-11.json"
 
 
 def _customers(count: int = 3) -> list[dict[str, Any]]:
@@ -219,10 +228,86 @@ def v2_infer(customers: list[dict[str, Any]], binary: bool, model: str = "amex-d
     return event
 
 
+def statements_csv(customers: list[dict[str, Any]]) -> bytes:
+    """The customers' statements as a CSV file, byte for byte the same on every machine (numbers
+    as Python writes them, a missing value empty)."""
+    columns = list(customers[0])
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    for row in customers:
+        writer.writerow(["" if row.get(name) is None else row[name] for name in columns])
+    return text.getvalue().encode()
+
+
+def dataset_events(data: bytes) -> dict[str, Any]:
+    """The ScoreDataset tasks' events for `data` at BUCKET/DATASET/DATASET_FILE: StartExecution's
+    input to the plan task, a job file's EventBridge event, one Map item to the shard task, and
+    the reduce task's input (the plan's result with the Map's), as the state machine passes them."""
+    job = {"input": f"s3://{BUCKET}/{DATASET}", "output": f"s3://{BUCKET}/{JOB_OUTPUT}"}
+    file = {"uri": job["input"] + DATASET_FILE, "size": len(data), "etag": hashlib.md5(data).hexdigest()}
+    shard = {"index": 0, "file": {**file, "version_id": None}, "format": "csv", "row_groups": None, "rows": None}
+    shard.update(file_rows=None, footer_error=None, plan="")
+    digest = hashlib.sha256(json.dumps([shard]).encode()).hexdigest()[:16]  # as dataset_plan.plan_dataset
+    plan = {**job, "files": 1, "shards": 1, "rows": 0, "shard_rows": 2_000_000}
+    planned = {
+        **plan,
+        "items": {"bucket": BUCKET, "key": f"{JOB_OUTPUT}_work/shards.json"},
+        "tolerated_failure_percentage": 0.0,
+        "max_concurrency": 1000,
+    }
+    map_result = {"MapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:ScoreDataset/example:1"}
+    return {
+        "dataset-plan.json": job,
+        "dataset-job-file.json": eventbridge_object_created(JOB_FILE, len(job_file())),
+        "dataset-shard.json": {"shard": {**shard, "plan": digest}, "output": job["output"]},
+        "dataset-reduce.json": {**planned, "map": {"ResultWriterDetails": {"Bucket": BUCKET}, **map_result}},
+    }
+
+
+def job_file() -> bytes:
+    """A job file for DATASET, uploaded under jobs/: its output defaults to scored/<its name>/."""
+    return json.dumps({"input": f"s3://{BUCKET}/{DATASET}"}).encode()
+
+
+def eventbridge_object_created(key: str, size: int) -> dict[str, Any]:
+    """S3's "Object Created" event as EventBridge delivers it (the data bucket sends them all)."""
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT,
+        "time": "2026-11-29T09:30:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{BUCKET}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": BUCKET},
+            "object": {"key": key, "size": size, "etag": "b1946ac92492d2347c6235b4d2611184", "sequencer": "0061"},
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": ACCOUNT,
+            "source-ip-address": "198.51.100.7",
+            "reason": "PutObject",
+        },
+    }
+
+
+def deploy_hook_event() -> dict[str, Any]:
+    """What CodeDeploy sends a pre-traffic hook (the versions to check are in its environment)."""
+    return {
+        "DeploymentId": "d-EXAMPLE111",
+        "LifecycleEventHookExecutionId": "eyJkZXBsb3ltZW50SWQiOiJkLUVYQU1QTEUxMTEifQ==",
+    }
+
+
 def write_events(folder: str | Path = "events") -> list[Path]:
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
     customers = _customers()
+    data = statements_csv(customers)
+    (folder / "data" / DATASET_FILE).write_bytes(data)
+    (folder / "data" / "2026-11.json").write_bytes(job_file())
     one = customers[-1]
     batch = {"customers": customers}  # several statements per customer, as a client would send
     bad = {**one, "P_2": "high"}
@@ -240,8 +325,10 @@ def write_events(folder: str | Path = "events") -> list[Path]:
         "s3-put.json": s3_put(INPUT_KEY),
         "s3-put-csv.json": s3_put("incoming/2026/11/statements.csv.gz"),
         "s3-output-ignored.json": s3_put("scored/statements 2026-11+été.parquet"),
+        **dataset_events(data),
+        "deploy-hook.json": deploy_hook_event(),
     }
-    written = []
+    written = [folder / "data" / DATASET_FILE, folder / "data" / "2026-11.json"]
     for name, event in events.items():
         path = folder / name
         path.write_text(json.dumps(event, indent=1, ensure_ascii=False) + "\n")
