@@ -7,6 +7,7 @@ import http.server
 import io
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,6 +107,22 @@ def racing_s3(endpoint: str, before_first_read: Callable[[], None]) -> Iterator[
     first ranged GET reaches it: after the function's HEAD, before it reads any byte."""
     parts = urlsplit(endpoint)
     handler = type("Racing", (_Forward,), {"upstream": (parts.hostname, parts.port), "hooks": [before_first_read]})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def slow_s3(endpoint: str, seconds: float) -> Iterator[str]:
+    """An S3 endpoint that is `endpoint`, except that every ranged GET (of the first 1,000) waits
+    `seconds` first: a file that cannot be read in the time a test gives it."""
+    parts = urlsplit(endpoint)
+    hooks = [lambda: time.sleep(seconds)] * 1000
+    handler = type("Slow", (_Forward,), {"upstream": (parts.hostname, parts.port), "hooks": hooks})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

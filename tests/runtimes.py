@@ -22,12 +22,14 @@ class Runtimes:
         self.functions: dict[str, FunctionSpec] = template_functions()
         self.started: list[LambdaRuntime] = []
 
-    def start(self, function: str, *, timeout: int = 0, **environment: str) -> LambdaRuntime:
-        """`function` is the template's logical id; `environment` adds to (or replaces) the template's."""
+    def start(
+        self, function: str, *, timeout: int = 0, parameters: dict[str, str] | None = None, **environment: str
+    ) -> LambdaRuntime:
+        """`function` is the template's logical id, configured as CloudFormation would for these
+        template `parameters`; `environment` adds to (or replaces) what the template sets."""
+        spec = template_functions(parameters)[function] if parameters else self.functions[function]
         log = self.folder / f"{function}-{len(self.started)}.log"
-        runtime = LambdaRuntime(
-            self.functions[function], self.image, {**self.environment, **environment}, log, timeout=timeout
-        )
+        runtime = LambdaRuntime(spec, self.image, {**self.environment, **environment}, log, timeout=timeout)
         self.started.append(runtime.start())
         return runtime
 
