@@ -161,6 +161,17 @@ def _invoke(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=1, default=str))
 
 
+def _local_s3(args: argparse.Namespace) -> None:
+    import threading
+
+    from .local_s3 import serve
+
+    if args.statements:
+        _require_files(args.statements)
+    statements = Path(args.statements) if args.statements else None
+    serve(args.host, args.port, Path(args.env_file), statements, threading.Event())  # until Ctrl-C
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amex-scoring", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -243,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
         "invoke, and list what the function wrote",
     )
     invoke.set_defaults(run=_invoke)
+
+    local_s3 = commands.add_parser(
+        "local-s3",
+        help="serve a local S3 (moto) holding the objects events/ names, for `sam local --env-vars`",
+    )
+    local_s3.add_argument("--host", default="172.17.0.1", help="where containers reach this machine: Docker's bridge")
+    local_s3.add_argument("--port", type=int, default=5000)
+    local_s3.add_argument("--env-file", default="local-s3.json", help="the env file to write for --env-vars")
+    local_s3.add_argument("--statements", help="the Parquet file the S3 events name (default: 300 synthetic customers)")
+    local_s3.set_defaults(run=_local_s3)
     return parser
 
 

@@ -270,3 +270,45 @@ def test_invoke_an_s3_event_against_a_local_s3_server(
     assert result["status"] == "scored" and result["customers"] == 300
     [objects] = shown["objects"].values()
     assert len(objects) == 3 and any(key.endswith(".summary.json") for key in objects)
+
+
+def test_local_s3_serves_what_the_events_name_and_writes_the_env_file(statements_file: Path, tmp_path: Path) -> None:
+    """`amex-scoring local-s3`, as README "Try it with SAM" runs it (here on 127.0.0.1)."""
+    import socket
+    import time
+
+    import boto3
+
+    from amex_scoring.events import BUCKET
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env_file = tmp_path / "local-s3.json"
+    command = [sys.executable, "-m", "amex_scoring.cli", "local-s3", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--env-file", str(env_file), "--statements", str(statements_file)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not env_file.exists() and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.2)
+        assert json.loads(env_file.read_text()) == {"Parameters": {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}}
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+        assert keys == [
+            "datasets/2026-11/statements.csv",
+            "incoming/2026/11/statements.csv.gz",
+            "incoming/statements 2026-11+été.parquet",
+            "jobs/2026-11.json",
+        ]
+        stored = s3.get_object(Bucket=BUCKET, Key="incoming/statements 2026-11+été.parquet")["Body"].read()
+        assert stored == statements_file.read_bytes()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
