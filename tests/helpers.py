@@ -130,3 +130,19 @@ def slow_s3(endpoint: str, seconds: float) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def upload_model_as(bucket: str, prefix: str, version: str, folder: Path) -> str:
+    """The committed model under another version name, written to `folder` and uploaded under
+    `prefix`: a model that can only be the one from S3. Returns its s3:// URI."""
+    from lambda_function.artifacts import load_artifacts, write_model_directory
+
+    artifacts = load_artifacts(COMMITTED_MODEL)
+    header = {k: v for k, v in artifacts.manifest.items() if k not in ("files", "format_version")}
+    header["version"] = version
+    written = write_model_directory(
+        folder, header, artifacts.preprocessing, artifacts.booster_bytes, artifacts.reference, artifacts.golden
+    )
+    for path in written.iterdir():
+        upload(bucket, prefix + path.name, path)
+    return f"s3://{bucket}/{prefix}"

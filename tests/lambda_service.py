@@ -26,11 +26,11 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from helpers import _Forward
 
-from amex_scoring.lambda_runtime import LambdaRuntime
+from amex_scoring.lambda_runtime import Invocation
 
 
 class ServiceError(Exception):
@@ -41,10 +41,16 @@ class ServiceError(Exception):
         self.status, self.code = status, code
 
 
+class Function(Protocol):
+    """A runtime of one function (amex_scoring.lambda_runtime), or SAM's start-lambda for one."""
+
+    def invoke(self, event: Any) -> Invocation: ...
+
+
 class LambdaService:
     """The runtimes by function name, and what was asked of them."""
 
-    def __init__(self, functions: dict[str, LambdaRuntime]) -> None:
+    def __init__(self, functions: dict[str, Function]) -> None:
         self.functions = functions
         self.faults: dict[str, Callable[[dict[str, Any]], None]] = {}  # name -> hook that may raise
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -81,7 +87,7 @@ def _invocation(path: str) -> str | None:
 
 
 @contextmanager
-def lambda_service(service: LambdaService, moto_endpoint: str) -> Iterator[int]:
+def lambda_service(service: LambdaService, moto_endpoint: str, host: str = "127.0.0.1") -> Iterator[int]:
     """Serve Invoke for `service` and forward the rest to moto; yields the port to put in MOTO_PORT."""
     parts = urllib.parse.urlsplit(moto_endpoint)
 
@@ -116,7 +122,7 @@ def lambda_service(service: LambdaService, moto_endpoint: str) -> Iterator[int]:
             except BrokenPipeError:  # the caller gave up waiting (the timeout tests)
                 pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer((host, 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield int(server.server_address[1])

@@ -9,24 +9,19 @@ import hashlib
 import io
 import json
 import os
-import re
-import time
-import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import boto3
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers import ROOT, get, keys_in, upload
-from lambda_service import LambdaService, ServiceError, lambda_service
+from helpers import get, keys_in, upload
+from lambda_service import LambdaService, ServiceError
 from runtimes import Runtimes
+from step_functions import StepFunctions, score_dataset
 
 from amex_scoring.synth import write_synthetic
 from lambda_function.drift import psi, psi_from_counts
@@ -35,67 +30,16 @@ from lambda_function.scoring import Model
 from lambda_function.statements import local_opener
 from lambda_function.summaries import QUANTILE_PRECISION, QUANTILES
 
-DEFINITION = ROOT / "statemachine" / "score_dataset.asl.json"
-FUNCTIONS = {"PlanFunctionArn": "plan", "ShardFunctionArn": "shard", "ReduceFunctionArn": "reduce"}
-MAP_RUNS = "map-runs-" + uuid.uuid4().hex[:8]
 SHARD_ROWS = 4_000
-
-
-@dataclass
-class StepFunctions:
-    client: Any
-    state_machine: str
-    service: LambdaService
-
-    def run(self, job: dict[str, Any], timeout: float = 240) -> dict[str, Any]:
-        name = uuid.uuid4().hex
-        started = self.client.start_execution(stateMachineArn=self.state_machine, name=name, input=json.dumps(job))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.client.describe_execution(executionArn=started["executionArn"])
-            if found["status"] != "RUNNING":
-                return dict(found)
-            time.sleep(0.2)
-        raise TimeoutError(f"execution still running after {timeout} s")
-
-
-def deployed_definition() -> str:
-    """The definition file with the template's DefinitionSubstitutions applied, as CloudFormation does."""
-    from cfnlint.decode import cfn_yaml
-
-    template = cfn_yaml.load(str(ROOT / "template.yaml"))
-    substitutions = template["Resources"]["ScoreDatasetStateMachine"]["Properties"]["DefinitionSubstitutions"]
-    values = {
-        name: f"arn:aws:lambda:us-east-1:123456789012:function:{function}" for name, function in FUNCTIONS.items()
-    }
-    values.update(MapResultsBucket=MAP_RUNS, MapResultsPrefix="scored/_map-runs/")
-    assert set(substitutions) == set(values) == set(re.findall(r"\$\{(\w+)\}", DEFINITION.read_text()))
-    text = DEFINITION.read_text()
-    for name, value in values.items():
-        text = text.replace("${" + name + "}", value)
-    return text
 
 
 @pytest.fixture(scope="module")
 def step_functions(s3_endpoint: str, runtimes: Runtimes) -> Iterator[StepFunctions]:
-    config = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
-    urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/config", data=config, method="POST"))
-    from lambda_function.s3 import s3_client
-
-    s3_client().create_bucket(Bucket=MAP_RUNS)
+    """Each task a runtime of the template's function for it (plan told SHARD_ROWS)."""
     tasks = {"plan": "PlanDatasetFunction", "shard": "ScoreShardFunction", "reduce": "ReduceDatasetFunction"}
     service = LambdaService({task: runtimes.start(name, SHARD_ROWS=str(SHARD_ROWS)) for task, name in tasks.items()})
-    with (
-        lambda_service(service, s3_endpoint) as port,
-        mock.patch.dict(os.environ, {"MOTO_PORT": str(port)}),
-    ):
-        client = boto3.client("stepfunctions", endpoint_url=s3_endpoint, region_name="us-east-1")
-        arn = client.create_state_machine(
-            name=f"ScoreDataset-{uuid.uuid4().hex[:8]}",
-            definition=deployed_definition(),
-            roleArn="arn:aws:iam::123456789012:role/score-dataset",
-        )["stateMachineArn"]
-        yield StepFunctions(client, arn, service)
+    with score_dataset(service, s3_endpoint) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,13 @@ from urllib.parse import unquote_plus
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from helpers import COMMITTED_MODEL, EVENTS, get, keys_in, parquet_bytes, slow_s3, upload
+from helpers import EVENTS, get, keys_in, parquet_bytes, slow_s3, upload, upload_model_as
 from lambda_service import LambdaService, lambda_service
 from runtimes import Runtimes
 
 from amex_scoring.events import BUCKET, DATASET, DATASET_FILE, JOB_FILE, JOB_OUTPUT, s3_put
 from amex_scoring.invoke import LambdaContext
 from amex_scoring.lambda_runtime import template_functions
-from lambda_function.artifacts import load_artifacts, write_model_directory
 from lambda_function.s3 import s3_client
 
 
@@ -192,20 +191,7 @@ def test_model_uri_reaches_every_function_as_cloudformation_sets_it(
 ) -> None:
     """`ModelUri` is the only setting a user gives to try their own model: every function gets it,
     and the HTTP function serves that model, not the image's."""
-    artifacts = load_artifacts(COMMITTED_MODEL)
-    header = {k: v for k, v in artifacts.manifest.items() if k not in ("files", "format_version")}
-    header["version"] = "9.9.9-from-s3"
-    folder = write_model_directory(
-        tmp_path / "model",
-        header,
-        artifacts.preprocessing,
-        artifacts.booster_bytes,
-        artifacts.reference,
-        artifacts.golden,
-    )
-    for path in folder.iterdir():
-        upload(bucket, f"models/v9/{path.name}", path)
-    uri = f"s3://{bucket}/models/v9/"
+    uri = upload_model_as(bucket, "models/v9/", "9.9.9-from-s3", tmp_path / "model")
     assert {spec.environment["MODEL_URI"] for spec in template_functions({"ModelUri": uri}).values()} == {uri}
     assert {spec.environment["MODEL_URI"] for spec in template_functions().values()} == {""}  # the image's
     api = runtimes.start("ScoreApiFunction", parameters={"ModelUri": uri})
