@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,11 +102,10 @@ class _Forward(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def racing_s3(endpoint: str, before_first_read: Callable[[], None]) -> Iterator[str]:
-    """An S3 endpoint that is `endpoint`, except that `before_first_read` runs just before the
-    first ranged GET reaches it: after the function's HEAD, before it reads any byte."""
+def _hooked_s3(endpoint: str, hooks: list[Callable[[], None]]) -> Iterator[str]:
+    """An S3 endpoint that is `endpoint`, except that each ranged GET first runs the next hook."""
     parts = urlsplit(endpoint)
-    handler = type("Racing", (_Forward,), {"upstream": (parts.hostname, parts.port), "hooks": [before_first_read]})
+    handler = type("Hooked", (_Forward,), {"upstream": (parts.hostname, parts.port), "hooks": hooks})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -116,20 +115,16 @@ def racing_s3(endpoint: str, before_first_read: Callable[[], None]) -> Iterator[
         server.server_close()
 
 
-@contextmanager
-def slow_s3(endpoint: str, seconds: float) -> Iterator[str]:
-    """An S3 endpoint that is `endpoint`, except that every ranged GET (of the first 1,000) waits
-    `seconds` first: a file that cannot be read in the time a test gives it."""
-    parts = urlsplit(endpoint)
-    hooks = [lambda: time.sleep(seconds)] * 1000
-    handler = type("Slow", (_Forward,), {"upstream": (parts.hostname, parts.port), "hooks": hooks})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def racing_s3(endpoint: str, before_first_read: Callable[[], None]) -> AbstractContextManager[str]:
+    """`before_first_read` runs just before the first ranged GET reaches `endpoint`: after the
+    function's HEAD, before it reads any byte."""
+    return _hooked_s3(endpoint, [before_first_read])
+
+
+def slow_s3(endpoint: str, seconds: float) -> AbstractContextManager[str]:
+    """Every ranged GET (of the first 1,000) waits `seconds` first: a file that cannot be read in
+    the time a test gives it."""
+    return _hooked_s3(endpoint, [lambda: time.sleep(seconds)] * 1000)
 
 
 def upload_model_as(bucket: str, prefix: str, version: str, folder: Path) -> str:

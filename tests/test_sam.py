@@ -283,7 +283,10 @@ def test_sam_local_start_lambda_answers_boto3_and_runs_the_dataset_job_and_the_h
 
             hook = StartLambdaFunction(url, "PreTrafficHookFunction").invoke(event("deploy-hook.json")).json()
             assert hook == {"status": "Succeeded", "problem": None}
-            assert [r["status"] for r in service.codedeploy] == ["Succeeded"]
+            # and by `sam local invoke`, on its event, as README shows (the same env file)
+            hook = invoke(built, environment, "PreTrafficHookFunction", EVENTS / "deploy-hook.json", *args[2:])
+            assert hook == {"status": "Succeeded", "problem": None}
+            assert [r["status"] for r in service.codedeploy] == ["Succeeded", "Succeeded"]
 
             upload(events_data, "datasets/sam/a.csv", EVENTS / "data" / DATASET_FILE)
             upload(events_data, "datasets/sam/b.parquet", statements_file)
