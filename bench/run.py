@@ -22,6 +22,7 @@ from lambda_function.settings import Settings
 
 from .common import CACHE, ROOT, folder_size_mb, machine, median, run_worker, warm
 from .http_worker import ITERATIONS
+from .lambda_runtime import bench_lambda_runtime
 from .legacy_model import FILES, imported_model, legacy_pickles
 
 DATA = CACHE / "data"
@@ -510,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     results["v2"] = bench_v2(model, args.quick)
     results["dataset"] = bench_dataset(model, args.quick)
     results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)
+    log("as Lambda runs it: the runtime interface client behind the emulator, against in process")
+    results["lambda_runtime"] = bench_lambda_runtime(model, synthetic(medium, seed=2024), 1 if args.quick else 5)
     results["seconds"] = time.time() - started
     (CACHE / "last-results.json").write_text(json.dumps(results, indent=1))
     from .report import render
