@@ -130,9 +130,32 @@ def test_a_file_that_cannot_finish_in_time_reports_it_before_the_runtime_stops(
     assert invocation.error is None and invocation.milliseconds("Duration") < 6000
     [result] = invocation.json()["results"]
     assert result["status"] == "error" and result["error"] == "timeout"
+    logged = [json.loads(line) for line in batch.log().splitlines() if '"error report written"' in line]
+    assert logged[-1]["function_name"] == "ScoreFileFunction"  # the runtime's context, as powertools reads it
+    assert logged[-1]["function_request_id"] == invocation.report["RequestId"]
     report = json.loads(get(bucket, "errors/slow.parquet.error.json"))
     assert report["error"] == "timeout" and "with less than 4500 ms left; nothing was written" in report["message"]
     assert not any(k.startswith("scored/") for k in keys_in(bucket))
+
+
+def test_the_runtimes_are_configured_as_the_template_says() -> None:
+    """Handler, timeout (the runtime's deadline: AWS_LAMBDA_FUNCTION_TIMEOUT) and memory, parameters
+    at their defaults; an overridden parameter reaches them as CloudFormation would pass it."""
+    specs = template_functions()
+    assert (specs["ScoreApiFunction"].timeout, specs["ScoreApiFunction"].memory) == (29, 1024)
+    assert (specs["ScoreFileFunction"].timeout, specs["ScoreFileFunction"].memory) == (900, 4096)
+    assert specs["ScoreFileFunction"].handler == "lambda_function.batch.handler"
+    assert specs["ScoreFileFunction"].environment["INPUT_PREFIX"] == "incoming/"
+    assert set(specs["PreTrafficHookFunction"].unresolved) == {
+        "API_FUNCTION_VERSION",
+        "BATCH_FUNCTION_VERSION",
+        "DATA_BUCKET",
+    }
+    changed = template_functions({"BatchTimeout": "120", "DecisionThreshold": "0.3"})
+    assert (
+        changed["ScoreFileFunction"].timeout == 120
+        and changed["ScoreApiFunction"].environment["DECISION_THRESHOLD"] == "0.3"
+    )
 
 
 def test_an_unhandled_exception_comes_back_in_lambdas_error_shape(runtimes: Runtimes) -> None:
