@@ -310,7 +310,7 @@ def write_events(folder: str | Path = "events") -> list[Path]:
     (folder / "data" / "2026-11.json").write_bytes(job_file())
     one = customers[-1]
     batch = {"customers": customers}  # several statements per customer, as a client would send
-    bad = {**one, "P_2": "high"}
+    bad = {**one, "D_48": "high"}  # a model input that is not a number
     events = {
         "api-predict.json": http_api_v2("POST", "/v1/predict", one),
         "api-predict-batch.json": rest_api_v1("POST", "/v1/predict", batch),

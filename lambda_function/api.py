@@ -76,7 +76,8 @@ def _service(request: Request) -> ScoringService:
 async def _customers(request: Request, *, single: bool) -> ParsedBody:
     settings: Settings = request.app.state.settings
     body = await read_body(request.headers, request.stream(), settings.max_body_bytes)
-    return parse_customers(body, single=single, max_batch=settings.max_batch, fast=request.app.state.fast_paths)
+    inputs, fast = request.app.state.inputs, request.app.state.fast_paths
+    return parse_customers(body, inputs, single=single, max_batch=settings.max_batch, fast=fast)
 
 
 async def predict(request: Request) -> JSONResponse:
@@ -199,6 +200,7 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
     )
     app.state.service = ScoringService(model, load_error)
     app.state.settings = settings
+    app.state.inputs = model.inputs if model is not None else ()
     app.state.fast_paths = fast_paths(model.inputs) if model is not None else ()
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(RequestError, request_error)

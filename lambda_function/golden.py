@@ -55,7 +55,8 @@ def golden_body(golden: dict[str, Any]) -> bytes:
 def scores(model: Model, golden: dict[str, Any]) -> dict[str, float]:
     """Each golden customer's probability, through the HTTP function's path."""
     body = golden_body(golden)
-    parsed = parse_customers(body, single=False, max_batch=sum(len(c["statements"]) for c in golden["customers"]))
+    count = sum(len(c["statements"]) for c in golden["customers"])
+    parsed = parse_customers(body, model.inputs, single=False, max_batch=count)
     return {p["customer_ID"]: p["probability"] for p in ScoringService(model).predictions(parsed)}
 
 

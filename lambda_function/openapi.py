@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .payload import MAX_EXPLAIN, customer_adapter
+from .payload import customer_schema
+from .rules import MAX_EXPLAIN
 from .schema import CUSTOMER_ID, STATEMENT_DATE
 from .scoring import Model
 
@@ -316,7 +317,8 @@ def install(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = generate()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components["Customer"] = customer_adapter.json_schema(ref_template=REF_TEMPLATE)
+            customer = customer_schema(frozenset(app.state.inputs)).one
+            components["Customer"] = customer.json_schema(ref_template=REF_TEMPLATE)
             _, responses = models_json_schema(
                 [(model, "serialization") for model in RESPONSE_MODELS], ref_template=REF_TEMPLATE
             )

@@ -8,6 +8,7 @@ here: `api.py` serves these, and the tests call them directly.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -21,19 +22,17 @@ from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema,
 from pydantic_core import SchemaValidator, core_schema
 from typing_extensions import TypedDict
 
-from .schema import (
-    CATEGORICAL,
-    CUSTOMER_ID,
+from .rules import (
+    CODE_MAX_LENGTH,
     CUSTOMER_ID_RULE,
-    FEATURES,
     ID_MAX_LENGTH,
-    STATEMENT_DATE,
-    STATEMENT_DATE_PATTERN,
+    MAX_EXPLAIN,
+    NOT_BLANK_PATTERN,
     STATEMENT_DATE_RULE,
+    STATEMENT_DATE_TEXT_PATTERN,
 )
+from .schema import CATEGORICAL, CUSTOMER_ID, FEATURES, STATEMENT_DATE
 
-MAX_EXPLAIN = 20
-CODE_MAX_LENGTH = 64  # a categorical's value sent as text
 Number = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
 Code = Annotated[
     Annotated[str, Field(strict=True, max_length=CODE_MAX_LENGTH)]
@@ -45,23 +44,24 @@ Code = Annotated[
 
 
 def _statement_date_schema(_source: Any, _handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-    """Text matching schema.STATEMENT_DATE_PATTERN, as files are read; its date is what counts.
+    """Text matching rules.STATEMENT_DATE_TEXT_PATTERN, as files are read; its date is what counts.
 
     Not pydantic's own date parsing, which reads numbers and digit strings such as "20180331"
     as Unix times (1970-08-22), a silently wrong latest statement, and which admits what the
     published pattern does not say.
     """
     text = core_schema.custom_error_schema(
-        core_schema.str_schema(strict=True, pattern=STATEMENT_DATE_PATTERN),
+        core_schema.str_schema(strict=True, pattern=STATEMENT_DATE_TEXT_PATTERN),
         custom_error_type="date_format",
         custom_error_message=f"Input should be {STATEMENT_DATE_RULE}",
     )
     return core_schema.nullable_schema(core_schema.no_info_after_validator_function(date_of, text))
 
 
-def date_of(text: str) -> dt.date:
-    """The statement date of text that matches STATEMENT_DATE_PATTERN."""
-    return dt.date.fromisoformat(text[:10])  # the pattern admits only real dates
+def date_of(text: str) -> dt.date | None:
+    """The statement date of text that matches rules.STATEMENT_DATE_TEXT_PATTERN; None if blank."""
+    stripped = text.strip()
+    return dt.date.fromisoformat(stripped[:10]) if stripped else None  # the pattern admits only real dates
 
 
 StatementDate = Annotated[dt.date | None, GetPydanticSchema(_statement_date_schema)]
@@ -70,15 +70,15 @@ _ID_MESSAGE = f"Input should be {CUSTOMER_ID_RULE}"
 
 def _customer_id_schema(_source: Any, _handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
     """A blank ID is refused, as files refuse it: it names no customer."""
-    text = core_schema.str_schema(strict=True, min_length=1, max_length=ID_MAX_LENGTH, pattern=r"\S")
+    text = core_schema.str_schema(strict=True, min_length=1, max_length=ID_MAX_LENGTH, pattern=NOT_BLANK_PATTERN)
     return core_schema.custom_error_schema(text, custom_error_type="customer_id", custom_error_message=_ID_MESSAGE)
 
 
 CustomerId = Annotated[str, GetPydanticSchema(_customer_id_schema)]
 
-# Every known statement field is type-checked, used by the model or not; unknown fields
-# are kept and reported back as warnings. A TypedDict rather than a model: validation
-# then costs what the client sent, not 190 defaults per customer.
+# The model's inputs are type-checked (rules.py); the layout's other fields, which nothing reads,
+# are taken as they come, and unknown fields are kept and reported back as warnings. A TypedDict
+# rather than a model: validation then costs what the client sent, not 190 defaults per customer.
 KNOWN_FIELDS = frozenset({CUSTOMER_ID, STATEMENT_DATE, *FEATURES})
 
 
@@ -97,9 +97,19 @@ def _statement_type(name: str, features: Iterable[str], extra: Literal["allow", 
     return statement
 
 
-Customer = _statement_type("Customer", FEATURES, extra="allow")
-customer_adapter = TypeAdapter(Customer)
-_customers = SchemaValidator(core_schema.list_schema(customer_adapter.core_schema))
+@dataclass(frozen=True)
+class CustomerSchema:
+    """The full schema of a customer for one model: one statement, and a list of them."""
+
+    one: TypeAdapter[Any]
+    many: SchemaValidator
+
+
+@functools.lru_cache(maxsize=8)
+def customer_schema(inputs: frozenset[str]) -> CustomerSchema:
+    """The model's inputs type-checked, with S_2 and customer_ID; any other field taken as it comes."""
+    one = TypeAdapter(_statement_type("Customer", [f for f in FEATURES if f in inputs], extra="allow"))
+    return CustomerSchema(one, SchemaValidator(core_schema.list_schema(one.core_schema)))
 
 
 _LARGEST = sys.float_info.max  # bounds that refuse the infinities msgspec would parse from 1e400
@@ -108,6 +118,9 @@ _FAST_TYPES = {
     "number": _Finite | None,
     "code": Annotated[str, msgspec.Meta(max_length=CODE_MAX_LENGTH)] | int | _Finite | None,
 }
+
+
+_NOT_BLANK = NOT_BLANK_PATTERN
 
 
 class FastPath:
@@ -122,7 +135,7 @@ class FastPath:
     def __init__(self, name: str, features: Iterable[str]) -> None:
         wanted = set(features)
         fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
-            (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=r"\S")]),
+            (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=_NOT_BLANK)]),
             (STATEMENT_DATE, dt.date | None, None),
         ]
         for feature in FEATURES:
@@ -294,8 +307,11 @@ def _check_batch_size(count: int, max_batch: int) -> None:
         raise RequestError(413, "batch_too_large", f"{count} customers is over MAX_BATCH={max_batch}")
 
 
-def parse_customers(body: bytes, *, single: bool, max_batch: int, fast: Sequence[FastPath] = ()) -> ParsedBody:
-    """The validated customers of a request body, or a RequestError saying precisely what is wrong.
+def parse_customers(
+    body: bytes, inputs: Iterable[str], *, single: bool, max_batch: int, fast: Sequence[FastPath] = ()
+) -> ParsedBody:
+    """The validated customers of a request body for a model of these `inputs`, or a RequestError
+    saying precisely what is wrong.
 
     The `fast` paths are tried first. A body none of them accepts is parsed once by
     pydantic-core, then validated as Python objects by the full schema, which keeps unknown
@@ -321,9 +337,10 @@ def parse_customers(body: bytes, *, single: bool, max_batch: int, fast: Sequence
             + (': send several customers as {"customers": [...]}' if isinstance(payload, list) and not single else ""),
             [{"field": "", "loc": [], "msg": "must be a JSON object", "type": "dict_type"}],
         )
+    schema = customer_schema(frozenset(inputs))
     if single or "customers" not in payload:
         try:
-            customers = [customer_adapter.validate_python(payload)]
+            customers = [schema.one.validate_python(payload)]
         except ValidationError as error:
             raise _invalid(error) from None
         return ParsedBody(customers, _unknown_fields(customers))
@@ -342,7 +359,7 @@ def parse_customers(body: bytes, *, single: bool, max_batch: int, fast: Sequence
         )
     _check_batch_size(len(items), max_batch)
     try:
-        customers = _customers.validate_python(items)
+        customers = schema.many.validate_python(items)
     except ValidationError as error:
         raise _invalid(error, ("customers",)) from None
     return ParsedBody(customers, _unknown_fields(customers))

@@ -1,4 +1,4 @@
-"""The AmEx default-prediction data layout: one row per monthly statement."""
+"""The AmEx default-prediction data layout: one row per monthly statement (what its values may be: rules.py)."""
 
 from __future__ import annotations
 
@@ -21,28 +21,6 @@ D_119 D_120 D_121 D_122 D_123 D_124 D_125 D_126 D_127 D_128 D_129 B_41 B_42 D_13
 D_132 D_133 R_28 D_134 D_135 D_136 D_137 D_138 D_139 D_140 D_141 D_142 D_143 D_144 D_145
 """.split()
 )
-
-# One rule for a customer's ID, in files and in HTTP requests alike.
-ID_MAX_LENGTH = 256
-CUSTOMER_ID_RULE = f"a string of 1 to {ID_MAX_LENGTH} characters, not all blank"
-
-# What counts as a statement date, in files and in HTTP requests alike: a real calendar date
-# YYYY-MM-DD, optionally with a time of day and an offset, which are ignored (a statement is
-# a day's). One regular expression, read alike by pyarrow (RE2), pydantic (Rust) and the
-# published JSON schema; [0-9], not \\d, which some engines read as any Unicode digit.
-_YEAR = "(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
-_MONTH_DAY = (
-    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
-    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
-    "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
-)
-_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
-_TIME = (
-    "(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,9})?)?"
-    "(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?"
-)
-STATEMENT_DATE_PATTERN = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
-STATEMENT_DATE_RULE = "a date YYYY-MM-DD, optionally with a time of day hh:mm[:ss[.f]] and an offset"
 
 COLUMNS: tuple[str, ...] = (CUSTOMER_ID, STATEMENT_DATE, *FEATURES)
 

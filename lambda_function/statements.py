@@ -24,14 +24,15 @@ import pyarrow.parquet as pq
 from .features import Categorical, Column
 from .latest import NO_DATE, latest_rows
 from .row_ranges import RowGroupRange, owned_batches, row_group_batches
-from .schema import (
-    CUSTOMER_ID,
+from .rules import (
+    CODE_MAX_LENGTH,
+    CSV_MISSING,
     CUSTOMER_ID_RULE,
     ID_MAX_LENGTH,
-    STATEMENT_DATE,
     STATEMENT_DATE_PATTERN,
     STATEMENT_DATE_RULE,
 )
+from .schema import CUSTOMER_ID, STATEMENT_DATE
 
 BATCH_ROWS = 131_072
 CSV_CHUNK_BYTES = 8 << 20
@@ -105,7 +106,9 @@ def _csv_batches(open_file: Opener, fmt: str, needed: list[str], numeric: set[st
     _require(header, needed)
     # Fixed types: inference per block could disagree between blocks of one file.
     types = {name: pa.float64() if name in numeric else pa.string() for name in needed}
-    options = pacsv.ConvertOptions(include_columns=needed, column_types=types, strings_can_be_null=True)
+    options = pacsv.ConvertOptions(
+        include_columns=needed, column_types=types, null_values=CSV_MISSING, strings_can_be_null=True
+    )
     stream = _checked_call(lambda: _csv_stream(open_file, fmt))
     rows_before = 0
     try:
@@ -284,8 +287,7 @@ def _is_number(kind: pa.DataType) -> bool:
             pa.types.is_integer,
             pa.types.is_floating,
             pa.types.is_decimal,
-            pa.types.is_boolean,
-            pa.types.is_null,
+            pa.types.is_null,  # booleans are not numbers (rules.py)
         )
     )
 
@@ -381,6 +383,23 @@ def _check_ids(ids: pa.Array, first_row: int, fmt: str) -> None:
         )
 
 
+def _check_code_lengths(batch: pa.RecordBatch, categorical: list[str], first_row: int, fmt: str) -> None:
+    """A categorical's text is at most rules.CODE_MAX_LENGTH characters, as over HTTP."""
+    for name in categorical:
+        column = batch.column(name)
+        values = column.dictionary if pa.types.is_dictionary(column.type) else column
+        if not _is_text(values.type):
+            continue
+        long = pc.greater(pc.utf8_length(values), CODE_MAX_LENGTH).fill_null(False).to_numpy(zero_copy_only=False)
+        if pa.types.is_dictionary(column.type) and long.any():  # only the values rows refer to count
+            long = long[column.indices.fill_null(0).to_numpy()] & column.indices.is_valid().to_numpy(
+                zero_copy_only=False
+            )
+        if long.any():
+            where = where_in_file(first_row + int(np.flatnonzero(long)[0]), fmt)
+            raise InputError(f"column {name} {where}: text longer than {CODE_MAX_LENGTH} characters")
+
+
 def _bad_ids(ids: pa.Array) -> np.ndarray:
     """Null, blank or too long."""
     lengths = pc.utf8_length(ids).fill_null(0).to_numpy(zero_copy_only=False)
@@ -423,6 +442,7 @@ def read_customers(
         _check_types(batch, numeric_names)
         row = rows_read + (part.owned_start if part is not None else 0)  # the file's row, for messages
         _check_ids(batch.column(CUSTOMER_ID), row, fmt)
+        _check_code_lengths(batch, categorical, row, fmt)
         columns = {name: batch.column(name) for name in needed}
         columns[_DATE] = pa.array(_statement_dates(batch.column(STATEMENT_DATE), row, fmt))
         del columns[STATEMENT_DATE]
@@ -463,8 +483,6 @@ def _to_column(column: pa.ChunkedArray, name: str) -> Column:
         return Categorical(codes, encoded.dictionary.to_pylist())
     if pa.types.is_null(array.type):
         return np.full(len(array), np.nan)
-    if pa.types.is_boolean(array.type):
-        array = pc.cast(array, pa.int8())
     try:
         values: np.ndarray = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
         return values

@@ -27,7 +27,8 @@ import msgspec
 import numpy as np
 
 from .payload import KNOWN_FIELDS, date_of
-from .schema import CUSTOMER_ID, CUSTOMER_ID_RULE, ID_MAX_LENGTH, STATEMENT_DATE, STATEMENT_DATE_PATTERN
+from .rules import CODE_MAX_LENGTH, CUSTOMER_ID_RULE, ID_MAX_LENGTH, STATEMENT_DATE_PATTERN, is_blank
+from .schema import CUSTOMER_ID, STATEMENT_DATE
 
 HEADER_LENGTH = "inference-header-content-length"
 NUMERIC_TYPES = {
@@ -219,6 +220,10 @@ def parse_infer(
     if not _as_json_sends_them(columns, features, numeric):
         for name in features:
             columns[name] = _feature(name, columns[name], name in numeric)
+    else:
+        for name in features:
+            if name not in numeric:
+                _codes(name, columns[name])
     unknown = [] if KNOWN_FIELDS.issuperset(columns) else sorted(columns.keys() - KNOWN_FIELDS)
     return InferRequest(request.id, columns, rows, _requested_outputs(request), unknown)
 
@@ -362,7 +367,7 @@ def _customer_ids(values: Any) -> list[str]:
     ids = cast(list[str], texts)  # checked here, all at once
     if None not in texts and all(map(str.strip, ids)) and max(map(len, ids), default=0) <= ID_MAX_LENGTH:
         return ids
-    row = next(row for row, t in enumerate(texts) if t is None or len(t) > ID_MAX_LENGTH or not t.strip())
+    row = next(row for row, t in enumerate(texts) if t is None or len(t) > ID_MAX_LENGTH or is_blank(t))
     raise _fail(f"input {CUSTOMER_ID!r} row {row}: {values[row]!r} is not {CUSTOMER_ID_RULE}")
 
 
@@ -376,6 +381,14 @@ def _texts(name: str, values: list[Any]) -> list[str | None]:
     elif set(map(type, values)) <= _TEXT_TYPES:
         return values
     return [_text(name, row, value) for row, value in enumerate(values)]
+
+
+def _codes(name: str, codes: list[Any]) -> list[Any]:
+    """A categorical's codes, text at most rules.CODE_MAX_LENGTH characters, as /v1 takes them."""
+    for row, code in enumerate(codes):
+        if type(code) is str and len(code) > CODE_MAX_LENGTH:
+            raise _fail(f"input {name!r} row {row}: text longer than {CODE_MAX_LENGTH} characters")
+    return codes
 
 
 def _text(name: str, row: int, value: Any) -> str | None:
@@ -408,7 +421,7 @@ def _statement_date(value: Any) -> dt.date | None | str:
             value = value.decode("utf-8")
         except UnicodeDecodeError:
             return "not UTF-8 text"
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and is_blank(value)):
         return None
     if not isinstance(value, str) or not _DATE.match(value.strip()):
         return f"{value!r} is not a date YYYY-MM-DD"
@@ -416,7 +429,10 @@ def _statement_date(value: Any) -> dt.date | None | str:
 
 
 def _feature(name: str, values: Any, numeric: bool) -> Any:
-    """Numbers as float64 (NaN, which only binary data carries, is missing); categoricals as sent."""
+    """Numbers as float64 (NaN, which only binary data carries, is missing); categoricals as sent.
+    Booleans are neither (rules.py)."""
+    if (values.dtype == np.bool_) if isinstance(values, np.ndarray) else any(type(v) is bool for v in values):
+        raise _fail(f"input {name!r}: a boolean is not {'a number' if numeric else 'a number or text'}: send FP64")
     if isinstance(values, np.ndarray):
         floats = values.astype(np.float64)
         if np.isinf(floats).any():
@@ -426,7 +442,7 @@ def _feature(name: str, values: Any, numeric: bool) -> Any:
     if str in types or bytes in types:  # JSON or binary BYTES
         if numeric:
             raise _fail(f"input {name!r} is numeric: send FP32 or FP64, not BYTES")
-        return _texts(name, values)
+        return _codes(name, _texts(name, values))
     if types <= _JSON_FLOATS:  # finite (JSON has no Infinity): read by the pipeline as /v1/predict's are
         return values
     try:  # JSON numbers (None is NaN, a missing value), finite: JSON has no Infinity

@@ -78,7 +78,7 @@ def test_every_api_event_gets_its_answer(name: str) -> None:
     assert status == EXPECTED_STATUS.get(name, 200), body
     assert headers["x-request-id"]
     if name == "api-invalid.json":
-        assert body["detail"][0]["field"] == "P_2" and body["error"] == "validation_error"
+        assert body["detail"][0]["field"] == "D_48" and body["error"] == "validation_error"
     if name == "api-docs.json":  # behind the Prod stage, the page must fetch /Prod/openapi.json
         assert "/Prod/openapi.json" in body
     if name == "api-explain.json":
@@ -95,7 +95,7 @@ def test_openapi_behind_a_stage_has_the_stage_as_server_and_examples() -> None:
     examples = body["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["examples"]
     assert set(examples["one customer"]["value"]) >= {"customer_ID", "D_48", "D_63"}
     assert body["paths"]["/predict"]["post"]["deprecated"] is True
-    assert "P_2" in body["components"]["schemas"]["Customer"]["properties"]
+    assert "D_48" in body["components"]["schemas"]["Customer"]["properties"]  # a model input
     ok = body["paths"]["/v1/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/PredictResponse"}
     schemas = body["components"]["schemas"]
@@ -248,12 +248,12 @@ def test_threshold_override_sets_default(committed_model: Model, customers: list
 @pytest.mark.parametrize(
     ("body", "field", "fragment"),
     [
-        ({"customer_ID": "a", "P_2": "0.5"}, "P_2", "valid number"),
-        ('{"customer_ID": "a", "P_2": NaN}', "P_2", "finite number"),
+        ({"customer_ID": "a", "D_48": "0.5"}, "D_48", "valid number"),
+        ('{"customer_ID": "a", "D_48": NaN}', "D_48", "finite number"),
         ('{"customer_ID": "a", "D_48": Infinity}', "D_48", "finite number"),
         ({"customer_ID": "a", "B_30": {"x": 1}}, "B_30", ""),
         ({"customer_ID": "a", "D_63": ["CO"]}, "D_63", ""),
-        ({"customer_ID": "a", "P_2": True}, "P_2", "valid number"),
+        ({"customer_ID": "a", "D_48": True}, "D_48", "valid number"),
         ({"customer_ID": "a", "S_2": "yesterday"}, "S_2", "date"),
         ({"P_2": 0.5}, "customer_ID", "required"),
         ({"customer_ID": ""}, "customer_ID", "a string of 1 to 256 characters"),
@@ -261,7 +261,7 @@ def test_threshold_override_sets_default(committed_model: Model, customers: list
         ({"customer_ID": "x" * 257}, "customer_ID", "a string of 1 to 256 characters"),
         ({"customer_ID": 12}, "customer_ID", "a string"),
         ({"customers": []}, "customers", "non-empty"),
-        ({"customers": [{"customer_ID": "a"}, {"customer_ID": "b", "R_1": "x"}]}, "customers.1.R_1", "valid number"),
+        ({"customers": [{"customer_ID": "a"}, {"customer_ID": "b", "D_44": "x"}]}, "customers.1.D_44", "valid number"),
         ([1, 2], "", "JSON object"),
         ([{"customer_ID": "a"}], "", '{"customers": [...]}'),  # a bare list: say how to send a batch
     ],
@@ -285,7 +285,7 @@ def test_the_lean_batch_schema_accepts_and_refuses_exactly_what_the_full_one_doe
     bodies = [
         {"customers": inputs_only},
         {"customers": customers},
-        {"customers": [*inputs_only[:3], {**inputs_only[3], "P_2": "high"}]},  # a field the model does not read
+        {"customers": [*inputs_only[:3], {**inputs_only[3], "P_2": "high"}]},  # not read: taken as it comes
         {"customers": [*inputs_only[:3], {**inputs_only[3], first_input: "high"}]},
         {"customers": [*inputs_only[:3], {**inputs_only[3], first_input: True}]},
         {"customers": [*inputs_only[:3], {**inputs_only[3], "D_63": 1.5, "B_30": "0"}]},
@@ -297,7 +297,9 @@ def test_the_lean_batch_schema_accepts_and_refuses_exactly_what_the_full_one_doe
 
     def verdict(raw: bytes, lean: Any) -> Any:
         try:
-            return as_read(payload.parse_customers(raw, single=False, max_batch=1000, fast=lean))
+            return as_read(
+                payload.parse_customers(raw, committed_model.inputs, single=False, max_batch=1000, fast=lean)
+            )
         except payload.RequestError as error:
             return (error.status, error.detail)
 
@@ -307,7 +309,7 @@ def test_the_lean_batch_schema_accepts_and_refuses_exactly_what_the_full_one_doe
         with_lean = verdict(raw, lean)
         assert with_lean == verdict(raw, ()), body
         verdicts.append(isinstance(with_lean, dict))
-    assert verdicts == [True, True, False, False, False, True, True, False, False, True]
+    assert verdicts == [True, True, True, False, False, True, True, False, False, True]
 
 
 def test_the_handler_module_tunes_the_garbage_collector_for_serving() -> None:
@@ -590,7 +592,9 @@ def test_the_fast_paths_never_disagree_with_the_full_schema(committed_model: Mod
 
     def verdict(fast: Any) -> Any:
         try:
-            return as_read(payload.parse_customers(raw, single=single, max_batch=1000, fast=fast))
+            return as_read(
+                payload.parse_customers(raw, committed_model.inputs, single=single, max_batch=1000, fast=fast)
+            )
         except payload.RequestError as error:
             return (error.status, error.detail)
 
