@@ -66,6 +66,14 @@ def _integer(variable: str, raw: str) -> int:
     return value
 
 
+def _positive(variable: str, raw: str) -> int:
+    """An integer of at least 1: a limit of 0 would refuse every request or plan no shard."""
+    value = _integer(variable, raw)
+    if value < 1:
+        raise ValueError(f"environment variable {variable} must be at least 1, got {raw!r}")
+    return value
+
+
 def _number_up_to(high: float) -> Callable[[str, str], float]:
     """A parser of numbers from 0 to `high`."""
 
@@ -100,11 +108,11 @@ def _output_format(variable: str, raw: str) -> str:
 
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "decision_threshold": _probability,
-    "max_batch": _integer,
-    "max_body_bytes": _integer,
+    "max_batch": _positive,
+    "max_body_bytes": _positive,
     "min_remaining_ms": _integer,
-    "shard_rows": _integer,
-    "max_concurrency": _integer,
+    "shard_rows": _positive,
+    "max_concurrency": _positive,
     "tolerated_failure_percentage": _percentage,
     "input_prefix": _prefix,
     "output_prefix": _prefix,

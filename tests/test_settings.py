@@ -50,6 +50,9 @@ def test_unset_or_blank_variables_keep_the_defaults() -> None:
     [
         ("MAX_BATCH", "ten", "MAX_BATCH must be an integer, got 'ten'"),
         ("MAX_BATCH", "-1", "MAX_BATCH must not be negative"),
+        ("MAX_BATCH", "0", "MAX_BATCH must be at least 1, got '0'"),  # rules.py: limits
+        ("SHARD_ROWS", "0", "SHARD_ROWS must be at least 1"),
+        ("MAX_CONCURRENCY", "0", "MAX_CONCURRENCY must be at least 1"),
         ("DECISION_THRESHOLD", "1.5", "DECISION_THRESHOLD must be from 0 to 1"),
         ("OUTPUT_FORMAT", "json", "OUTPUT_FORMAT must be 'parquet' or 'csv'"),
         ("OUTPUT_PREFIX", "p" * 600, "OUTPUT_PREFIX must be at most 512 bytes"),
