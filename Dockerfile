@@ -1,5 +1,5 @@
-# One image, two Lambda functions: the HTTP API (this CMD) and the S3 batch scorer
-# (template.yaml overrides the command with lambda_function.batch.handler).
+# One image, six Lambda functions: the HTTP API (this CMD); template.yaml gives the others their
+# handler in lambda_function/handlers/ (batch, the dataset job's three tasks, the deploy hook).
 # Amazon Linux 2023 base: xgboost 3 wheels need its glibc.
 FROM public.ecr.aws/lambda/python:3.12
 
@@ -24,4 +24,4 @@ RUN python -m compileall -q "${LAMBDA_TASK_ROOT}"
 # trim the heap only past 256 MiB free. docs/benchmarks.md measures it ("batch variants").
 ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456
 
-CMD ["lambda_function.api.handler"]
+CMD ["lambda_function.handlers.api.handler"]

@@ -86,10 +86,10 @@ def _import_legacy(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from lambda_function.file_scoring import score_statements
-    from lambda_function.predictions import write_predictions_file
-    from lambda_function.scoring import Model
-    from lambda_function.statements import InputError, input_format, local_opener
+    from lambda_function.core.scoring import Model
+    from lambda_function.files.file_scoring import score_statements
+    from lambda_function.files.predictions import write_predictions_file
+    from lambda_function.files.statements import InputError, input_format, local_opener
 
     fmt = input_format(args.input)
     if fmt is None:
@@ -123,8 +123,8 @@ def _score_dataset(args: argparse.Namespace) -> None:
 
 
 def _verify_model(args: argparse.Namespace) -> None:
-    from lambda_function.golden import check_golden
-    from lambda_function.scoring import Model
+    from lambda_function.core.scoring import Model
+    from lambda_function.deploy.golden import check_golden
 
     _require_model_dir(args.model)
     model = Model(args.model).load()  # checksums verified, as the runtime does
@@ -140,7 +140,7 @@ def _serve(args: argparse.Namespace) -> None:
     if args.model:
         _require_model_dir(args.model)
         os.environ["MODEL_URI"] = args.model
-    from lambda_function.api import asgi_app
+    from lambda_function.handlers.api import asgi_app
 
     uvicorn.run(asgi_app, host=args.host, port=args.port, log_level="info")
 

@@ -16,14 +16,14 @@ _MODEL: Any = None
 
 def _load(model_uri: str) -> None:
     global _MODEL
-    from lambda_function.scoring import Model
+    from lambda_function.core.scoring import Model
 
     _MODEL = Model(model_uri).load()
 
 
 def _score(item: dict[str, Any], output: str) -> dict[str, Any]:
-    from lambda_function.dataset_plan import Shard
-    from lambda_function.dataset_shard import score_shard
+    from lambda_function.dataset.plan import Shard
+    from lambda_function.dataset.shard import score_shard
 
     summary = score_shard(_MODEL, Shard.from_item(item), output)
     return {"shard": summary["shard"], "status": summary["status"]}
@@ -31,8 +31,8 @@ def _score(item: dict[str, Any], output: str) -> dict[str, Any]:
 
 def score_dataset(model_uri: str, input_uri: str, output: str, workers: int = 1) -> dict[str, Any]:
     """Plan, score every shard, reduce. Raises JobFailed (after writing _SUMMARY.json) if not all went well."""
-    from lambda_function.dataset_plan import plan_dataset, read_shards
-    from lambda_function.dataset_reduce import reduce_job
+    from lambda_function.dataset.plan import plan_dataset, read_shards
+    from lambda_function.dataset.reduce import reduce_job
     from lambda_function.settings import Settings
 
     settings = Settings.from_env()

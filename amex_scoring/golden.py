@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lambda_function.golden import TOLERANCE
+from lambda_function.deploy.golden import TOLERANCE
 
 GOLDEN_CUSTOMERS = 60
 

@@ -18,12 +18,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lambda_function.artifacts import write_model_directory
-from lambda_function.schema import CUSTOMER_ID
-from lambda_function.scoring import Model
+from lambda_function.core.artifacts import write_model_directory
+from lambda_function.core.schema import CUSTOMER_ID
+from lambda_function.core.scoring import Model
 
 from .golden import GOLDEN_CUSTOMERS, golden
-from .recipe import input_schema, manifest_header, preprocessing_spec, vectorizer_inputs, vectorizer_records
+from .recipe import (
+    input_schema,
+    manifest_header,
+    preprocessing_spec,
+    vectorizer_inputs,
+    vectorizer_records,
+)
 
 PARITY_TOLERANCE = 1e-6
 UNPICKLE_WARNING = (

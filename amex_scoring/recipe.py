@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lambda_function.latest import NO_DATE, latest_rows
-from lambda_function.schema import CUSTOMER_ID, STATEMENT_DATE, TEXT_CATEGORICAL
+from lambda_function.core.latest import NO_DATE, latest_rows
+from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE, TEXT_CATEGORICAL
 
 # The 21 inputs of the user's original model.
 NUMERIC_INPUTS = ("D_48", "D_55", "B_9", "D_58", "D_75", "B_7", "B_23", "B_16", "D_44", "B_3")
@@ -23,7 +23,7 @@ MISSING_TEXT = "None"  # what `astype(str)` made of a missing D_63/D_64 in the o
 
 
 def latest_statement_per_customer(frame: pd.DataFrame) -> pd.DataFrame:
-    """The latest `S_2` of each customer, by the runtime's own rule (lambda_function.latest)."""
+    """The latest `S_2` of each customer, by the runtime's own rule (lambda_function.core.latest)."""
     dates = pd.to_datetime(frame[STATEMENT_DATE].astype("string").str.slice(0, 10), format="%Y-%m-%d")
     days = np.where(dates.isna(), NO_DATE, dates.to_numpy(dtype="datetime64[D]").astype(np.int64))
     codes, _ = pd.factorize(frame[CUSTOMER_ID])  # numbered in order of first appearance

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambda_function.schema import CATEGORICAL, COLUMNS, CUSTOMER_ID, FEATURES, STATEMENT_DATE
+from lambda_function.core.schema import CATEGORICAL, COLUMNS, CUSTOMER_ID, FEATURES, STATEMENT_DATE
 
 CHUNK_CUSTOMERS = 20_000
 # How a risk of +1 standard deviation moves each signal input (in its own units).

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lambda_function.artifacts import write_model_directory
-from lambda_function.drift import category_bins, numeric_bins
-from lambda_function.features import FeaturePipeline
-from lambda_function.schema import CUSTOMER_ID, STATEMENT_DATE
+from lambda_function.core.artifacts import write_model_directory
+from lambda_function.core.drift import category_bins, numeric_bins
+from lambda_function.core.features import FeaturePipeline
+from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
 
 from .golden import GOLDEN_CUSTOMERS, golden, with_unseen_and_missing
 from .recipe import (
@@ -211,8 +211,8 @@ def _self_scored(
     every later deployment of this model must reproduce."""
     import tempfile
 
-    from lambda_function.golden import scores
-    from lambda_function.scoring import Model
+    from lambda_function.core.scoring import Model
+    from lambda_function.deploy.golden import scores
 
     unscored = golden(frame, [0.0] * len(frame), "this model, when trained")
     with tempfile.TemporaryDirectory() as folder:

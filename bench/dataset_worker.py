@@ -19,14 +19,14 @@ from typing import Any
 
 
 def shards(args: argparse.Namespace) -> dict[str, Any]:
-    from lambda_function.dataset_plan import plan_dataset, read_shards
-    from lambda_function.dataset_shard import score_shard
-    from lambda_function.drift import drift_report
-    from lambda_function.file_scoring import score_statements
-    from lambda_function.predictions import encode_predictions
-    from lambda_function.scoring import Model
-    from lambda_function.statements import local_opener
-    from lambda_function.summaries import quantiles
+    from lambda_function.core.drift import drift_report
+    from lambda_function.core.scoring import Model
+    from lambda_function.core.summaries import quantiles
+    from lambda_function.dataset.plan import plan_dataset, read_shards
+    from lambda_function.dataset.shard import score_shard
+    from lambda_function.files.file_scoring import score_statements
+    from lambda_function.files.predictions import encode_predictions
+    from lambda_function.files.statements import local_opener
 
     model = Model(args.model).load()
     reference = model.artifacts.reference if model.artifacts else None
@@ -50,7 +50,7 @@ def shards(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def plan(args: argparse.Namespace) -> dict[str, Any]:
-    from lambda_function.dataset_plan import plan_dataset
+    from lambda_function.dataset.plan import plan_dataset
 
     start = time.perf_counter()
     found = plan_dataset(args.input, args.output, args.shard_rows, "incoming/")
@@ -58,8 +58,8 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def reduce(args: argparse.Namespace) -> dict[str, Any]:
-    from lambda_function.dataset_reduce import reduce_job
-    from lambda_function.scoring import Model
+    from lambda_function.core.scoring import Model
+    from lambda_function.dataset.reduce import reduce_job
 
     model = Model(args.model).load()
     start = time.perf_counter()
@@ -68,10 +68,10 @@ def reduce(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def files(args: argparse.Namespace) -> dict[str, Any]:
-    from lambda_function.file_scoring import score_statements
-    from lambda_function.predictions import write_predictions_file
-    from lambda_function.scoring import Model
-    from lambda_function.statements import local_opener
+    from lambda_function.core.scoring import Model
+    from lambda_function.files.file_scoring import score_statements
+    from lambda_function.files.predictions import write_predictions_file
+    from lambda_function.files.statements import local_opener
 
     start = time.perf_counter()
     model = Model(args.model).load()

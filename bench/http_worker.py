@@ -32,7 +32,7 @@ def customers(count: int, imputer: Any) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     from amex_scoring.synth import write_synthetic
-    from lambda_function.schema import CATEGORICAL
+    from lambda_function.core.schema import CATEGORICAL
 
     medians = dict(zip(imputer.feature_names_in_, imputer.statistics_, strict=True))
     with tempfile.TemporaryDirectory() as folder:
@@ -104,7 +104,7 @@ def main() -> None:
 
     vectorizer, imputer, pipeline = load_original(args.legacy)
     with contextlib.redirect_stdout(io.StringIO()):
-        from lambda_function.api import handler
+        from lambda_function.handlers.api import handler
 
     flask_app = Flask("original")
 
@@ -120,7 +120,9 @@ def main() -> None:
     population = customers(max(SIZES), imputer)
     results: dict[str, Any] = {"ours": {}, "flask": {}, "body_bytes": {}, "event_bytes": {}}
     sink = open(os.devnull, "w")  # noqa: SIM115  (the logs and EMF lines CloudWatch would get)
-    from lambda_function.api import MODEL
+    from lambda_function.handlers.api import HTTP
+
+    MODEL = HTTP.loaded.model
 
     probe_customer = {name: [population[0].get(name)] for name in MODEL.inputs}
     results["probe_ms"] = {"start": probe(lambda: MODEL.predict(probe_customer, 1))}
@@ -152,7 +154,7 @@ def main() -> None:
         results["body_bytes"][name] = len(ours_body)
         results["event_bytes"][name] = len(json.dumps(event).encode())  # what Lambda's 6 MB limit counts
         if name == "1000":  # the floor for this body: decoding and type-checking it, nothing else
-            from lambda_function.payload import FULL_STATEMENTS
+            from lambda_function.api.payload import FULL_STATEMENTS
 
             decode = partial(FULL_STATEMENTS.batch.decode, ours_body.encode())
             results["parse_1000_ms"] = probe(decode, calls=20)

@@ -35,7 +35,9 @@ def main() -> None:
         name, path = item.split("=", 1)
         events[name] = json.loads(Path(path).read_text())
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        from lambda_function.api import MODEL, handler
+        from lambda_function.handlers.api import HTTP, handler
+
+        MODEL = HTTP.loaded.model
 
         customer = json.loads(events["1"]["body"])  # the same probe as the in-process section's
         probe_row = {name: [customer.get(name)] for name in MODEL.inputs}

@@ -28,7 +28,10 @@ from amex_scoring.lambda_runtime import LambdaRuntime, template_functions
 
 from .common import ROOT, median
 
-FUNCTIONS = {"ScoreApiFunction": "lambda_function.api.handler", "ScoreFileFunction": "lambda_function.batch.handler"}
+FUNCTIONS = {
+    "ScoreApiFunction": "lambda_function.handlers.api.handler",
+    "ScoreFileFunction": "lambda_function.handlers.batch.handler",
+}
 
 
 def _events(model: Path, folder: Path, bucket: str, file_key: str) -> dict[str, tuple[str, Path, int]]:

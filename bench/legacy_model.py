@@ -40,7 +40,7 @@ def legacy_pickles() -> Path:
     data, labels = folder / "train.parquet", folder / "labels.csv"
     write_synthetic(data, 20000, statements=3, seed=1, labels_out=labels)
     frame = latest_statement_per_customer(pd.read_parquet(data)).merge(pd.read_csv(labels), on="customer_ID")
-    from lambda_function.schema import NUMERIC
+    from lambda_function.core.schema import NUMERIC
 
     imputer = SimpleImputer(strategy="median").fit(
         frame[sorted(set(NUMERIC) | {c for c in CATEGORICAL_INPUTS if c not in ("D_63", "D_64")})]

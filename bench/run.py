@@ -429,7 +429,7 @@ def bench_cold_start(legacy: Path, runs: int) -> dict[str, Any]:
     original = install_target(ORIGINAL_STACK, CACHE / "original-stack", python, hashed=False)
     ours_code = (
         f"import sys; sys.path[:0] = [{str(task)!r}, {str(deps)!r}]\n"
-        "import lambda_function.api as api\nassert api.MODEL is not None, api.LOAD_ERROR\n"
+        "import lambda_function.handlers.api as api\nassert api.HTTP.loaded.model is not None, api.HTTP.loaded.error\n"
     )
     original_code = (
         f"import sys, warnings; sys.path[:0] = [{str(original)!r}]; warnings.simplefilter('ignore')\n"

@@ -50,10 +50,14 @@ def variants() -> dict[str, tuple[Callable[..., Any], Callable[[], contextlib.Ab
     from fastapi.responses import JSONResponse as StarletteJSONResponse
     from fastapi.routing import APIRoute
 
-    from lambda_function import api, middleware
-    from lambda_function.http_adapter import HttpAdapter
-    from lambda_function.payload import explain_count
+    from lambda_function.api import app as api
+    from lambda_function.api import middleware
+    from lambda_function.api.adapter import HttpAdapter
+    from lambda_function.api.payload import explain_count
+    from lambda_function.handlers import api as served
     from lambda_function.telemetry import logger, metrics
+
+    model, settings = served.HTTP.loaded.model, served.HTTP.loaded.settings
 
     def lambda_handler(app: Any, emf: Any = metrics) -> Callable[..., Any]:
         adapter = HttpAdapter(api.wrap(app), lifespan="off")
@@ -76,21 +80,21 @@ def variants() -> dict[str, tuple[Callable[..., Any], Callable[[], contextlib.Ab
             gc.set_threshold(50_000, 20, 100)
 
     with mock.patch.object(api, "RequestRoute", APIRoute):
-        fastapi_route = api.create_app(api.MODEL, api.SETTINGS)
+        fastapi_route = api.create_app(model, settings)
     with mock.patch.object(api, "predict", predict_parsing_query):
-        query_parsed = api.create_app(api.MODEL, api.SETTINGS)
+        query_parsed = api.create_app(model, settings)
     powertools = PowertoolsMetrics(namespace="AmexScoring", service="amex-scoring")
     return {
-        "as shipped": (api.handler, as_shipped),
+        "as shipped": (served.handler, as_shipped),
         "FastAPI's APIRoute instead of RequestRoute": (lambda_handler(fastapi_route), as_shipped),
         "query string always parsed": (lambda_handler(query_parsed), as_shipped),
         "Starlette's JSONResponse (json.dumps)": (
-            api.handler,
+            served.handler,
             lambda: mock.patch.object(api, "JSONResponse", StarletteJSONResponse),
         ),
-        "default garbage collection (no freeze, threshold 700)": (api.handler, default_gc),
+        "default garbage collection (no freeze, threshold 700)": (served.handler, default_gc),
         "powertools' Metrics instead of the EMF writer": (
-            lambda_handler(api.app, powertools),
+            lambda_handler(served.HTTP.app, powertools),
             lambda: mock.patch.object(middleware, "metrics", powertools),
         ),
     }

@@ -40,7 +40,7 @@ def main() -> None:
     from bench.tricks_worker import population
 
     with contextlib.redirect_stdout(io.StringIO()):
-        from lambda_function.api import handler
+        from lambda_function.handlers.api import handler
     customers = population(1000)
     name = json.loads((Path(args.model) / "manifest.json").read_text())["name"]
 

@@ -29,7 +29,7 @@ def batch_variant(name: str) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
     from unittest import mock  # only here: it imports asyncio, which the measured sides do not
 
-    from lambda_function import statements
+    from lambda_function.files import statements
 
     if name == "batch-iterator":  # pyarrow's batch iterator instead of whole row groups
 
@@ -48,10 +48,10 @@ def batch_ours(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _batch_ours(args: argparse.Namespace) -> dict[str, Any]:
-    from lambda_function.file_scoring import score_statements
-    from lambda_function.predictions import write_predictions_file
-    from lambda_function.scoring import Model
-    from lambda_function.statements import input_format, local_opener
+    from lambda_function.core.scoring import Model
+    from lambda_function.files.file_scoring import score_statements
+    from lambda_function.files.predictions import write_predictions_file
+    from lambda_function.files.statements import input_format, local_opener
 
     if args.imports_only:
         return {}
@@ -134,8 +134,8 @@ def batch_s3(args: argparse.Namespace) -> dict[str, Any]:
     """The S3 handler's code path: head, pyarrow S3 reads, scoring, one PUT each for output and summary."""
     import xgboost  # noqa: F401
 
-    from lambda_function.batch import BatchScorer, S3Object
-    from lambda_function.scoring import Model
+    from lambda_function.batch.scorer import BatchScorer, S3Object
+    from lambda_function.core.scoring import Model
     from lambda_function.settings import Settings
 
     start = time.perf_counter()

@@ -41,7 +41,7 @@ def legacy_model_dir(legacy_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="session")
 def committed_model():
-    from lambda_function.scoring import Model
+    from lambda_function.core.scoring import Model
 
     return Model(str(COMMITTED_MODEL)).load()
 
@@ -67,7 +67,7 @@ def s3_endpoint() -> Iterator[str]:
     """moto in server mode: a real HTTP S3 endpoint on 127.0.0.1."""
     from moto.server import ThreadedMotoServer
 
-    from lambda_function.s3 import s3_client
+    from lambda_function.files.s3 import s3_client
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -98,7 +98,7 @@ def runtimes(image: ImageFolder, s3_endpoint: str, tmp_path_factory: pytest.Temp
 
 @pytest.fixture
 def bucket(s3_endpoint: str) -> str:
-    from lambda_function.s3 import s3_client
+    from lambda_function.files.s3 import s3_client
 
     name = f"test-{uuid.uuid4().hex[:12]}"
     s3_client().create_bucket(Bucket=name)

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from amex_scoring.events import s3_put
 from amex_scoring.invoke import LambdaContext
-from lambda_function.s3 import s3_client
+from lambda_function.files.s3 import s3_client
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED_MODEL = ROOT / "model"
@@ -56,7 +56,7 @@ def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
 
 def invoke(bucket: str, key: str, seconds: float = 900, version_id: str | None = None) -> dict[str, Any]:
     """The batch handler, as Lambda calls it for an S3 event (imported here: it loads the model)."""
-    from lambda_function import batch
+    from serving import batch
 
     [result] = batch.handler(s3_put(key, bucket=bucket, version_id=version_id), LambdaContext("batch", seconds))[
         "results"
@@ -130,7 +130,7 @@ def slow_s3(endpoint: str, seconds: float) -> AbstractContextManager[str]:
 def upload_model_as(bucket: str, prefix: str, version: str, folder: Path) -> str:
     """The committed model under another version name, written to `folder` and uploaded under
     `prefix`: a model that can only be the one from S3. Returns its s3:// URI."""
-    from lambda_function.artifacts import load_artifacts, write_model_directory
+    from lambda_function.core.artifacts import load_artifacts, write_model_directory
 
     artifacts = load_artifacts(COMMITTED_MODEL)
     header = {k: v for k, v in artifacts.manifest.items() if k not in ("files", "format_version")}
@@ -141,3 +141,13 @@ def upload_model_as(bucket: str, prefix: str, version: str, folder: Path) -> str
     for path in written.iterdir():
         upload(bucket, prefix + path.name, path)
     return f"s3://{bucket}/{prefix}"
+
+
+def remove_bucket(bucket: str) -> None:
+    """Every object (and version) of a bucket, then the bucket: moto's backends are one per
+    process, shared by every server in it, so a named bucket left behind is another test's."""
+    s3 = s3_client()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+    s3.delete_bucket(Bucket=bucket)

@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambda_function.schema import CATEGORICAL
+from lambda_function.core.schema import CATEGORICAL
 
 Statement = dict[str, Any]
 
@@ -70,16 +70,18 @@ def _one(body: dict[str, Any]) -> Outcome:
 
 
 def v1_object(statements: list[Statement]) -> Outcome:
+    from serving import api
+
     from amex_scoring.events import http_api_v2
-    from lambda_function import api
 
     [statement] = statements
     return _http(api.handler, http_api_v2("POST", "/v1/predict", _json_text(statement)))
 
 
 def v1_batch(statements: list[Statement]) -> Outcome:
+    from serving import api
+
     from amex_scoring.events import http_api_v2
-    from lambda_function import api
 
     return _http(api.handler, http_api_v2("POST", "/v1/predict", _json_text({"customers": statements})))
 
@@ -106,8 +108,9 @@ def _v2_tensors(statements: list[Statement]) -> list[tuple[str, str, list[Any]]]
 
 
 def v2_json(statements: list[Statement]) -> Outcome:
+    from serving import api
+
     from amex_scoring.events import http_api_v2
-    from lambda_function import api
 
     inputs = []
     for name, datatype, values in _v2_tensors(statements):
@@ -125,8 +128,9 @@ def v2_binary(statements: list[Statement]) -> Outcome:
     import base64
     import struct
 
+    from serving import api
+
     from amex_scoring.events import http_api_v2
-    from lambda_function import api
 
     inputs, data = [], []
     for name, datatype, values in _v2_tensors(statements):
@@ -192,14 +196,15 @@ def _table(statements: list[Statement], typing: str) -> pa.Table:
 
 
 def _score_file(data: bytes, fmt: str) -> Outcome:
-    from lambda_function import api
-    from lambda_function.file_scoring import score_statements
-    from lambda_function.statements import InputError
+    from serving import api
+
+    from lambda_function.files.file_scoring import score_statements
+    from lambda_function.files.statements import InputError
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"statements.{fmt}"
         path.write_bytes(data)
-        from lambda_function.statements import local_opener
+        from lambda_function.files.statements import local_opener
 
         try:
             scored = score_statements(api.MODEL, local_opener(path), fmt)
@@ -230,7 +235,7 @@ def parquet(typing: str) -> Callable[[list[Statement]], Outcome]:
 
 def dataset_job(statements: list[Statement]) -> Outcome:
     from amex_scoring.dataset import score_dataset
-    from lambda_function.dataset_reduce import JobFailed
+    from lambda_function.dataset.reduce import JobFailed
     from lambda_function.settings import DEFAULT_MODEL_URI
 
     with tempfile.TemporaryDirectory() as folder:

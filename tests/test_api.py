@@ -26,12 +26,12 @@ from helpers import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mangum import Mangum
+from serving import api, http_handler
 
 from amex_scoring.events import http_api_v2, rest_api_v1
 from amex_scoring.invoke import LambdaContext
-from lambda_function import api, payload
-from lambda_function.scoring import Model
+from lambda_function.api import payload
+from lambda_function.core.scoring import Model
 from lambda_function.settings import Settings
 
 EXPECTED_STATUS = {"api-invalid.json": 422}
@@ -61,9 +61,9 @@ def as_read(body: payload.ParsedBody) -> dict[str, Any]:
     return {"fields": fields, "unknown": body.unknown_fields}
 
 
-def handler_for(model: Model, **overrides: Any) -> Mangum:
+def handler_for(model: Model, **overrides: Any) -> Any:
     settings = dataclasses.replace(Settings.from_env(), **overrides)
-    return Mangum(api.wrap(api.create_app(model, settings)), lifespan="off")
+    return http_handler(model, settings).handler
 
 
 @pytest.fixture(scope="module")
@@ -312,12 +312,16 @@ def test_the_lean_batch_schema_accepts_and_refuses_exactly_what_the_full_one_doe
     assert verdicts == [True, True, True, False, False, True, True, False, False, True]
 
 
-def test_the_handler_module_tunes_the_garbage_collector_for_serving() -> None:
-    """Import-time objects stay out of full passes; young passes run less often (latency)."""
+def test_the_handler_module_tunes_the_garbage_collector_for_serving_and_the_tests_are_left_alone() -> None:
+    """handlers/api.py: import-time objects stay out of full passes, young passes run less often
+    (latency). In a process of its own: the tests' handlers (serving.py) change nothing of this one."""
     import gc
 
-    assert gc.get_freeze_count() > 10_000
-    assert gc.get_threshold()[0] == 50_000
+    script = "import gc, lambda_function.handlers.api; print(gc.get_freeze_count(), gc.get_threshold()[0])"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    frozen, threshold = map(int, result.stdout.split()[-2:])
+    assert frozen > 10_000 and threshold == 50_000
+    assert gc.get_freeze_count() == 0 and gc.get_threshold()[0] == 700  # this session: Python's defaults
 
 
 def test_malformed_json_is_400_and_wrong_content_type_is_415() -> None:
@@ -344,8 +348,7 @@ def test_explain_rejects_out_of_range_values() -> None:
 
 
 def test_an_unloadable_model_answers_503_not_500(tmp_path: Path) -> None:
-    app = api.create_app(None, Settings.from_env(), load_error="checksum mismatch for model.ubj")
-    handler = Mangum(api.wrap(app), lifespan="off")
+    handler = http_handler(None, Settings.from_env(), "checksum mismatch for model.ubj").handler
     status, body, _ = call(http_api_v2("GET", "/health"), handler)
     assert status == 503 and "checksum mismatch" in body["error"]
     status, body, _ = post({"customer_ID": "a"}, handler=handler)
@@ -467,7 +470,7 @@ sys.meta_path.insert(0, Block())
 from amex_scoring.invoke import LambdaContext
 """
     script += f"""
-from lambda_function.api import handler
+from lambda_function.handlers.api import handler
 for name in ('api-predict.json', 'api-explain.json'):
     event = json.loads(open({str(EVENTS)!r} + '/' + name).read())
     response = handler(event, LambdaContext('api', 30))

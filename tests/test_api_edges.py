@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from serving import api
 
 from amex_scoring.events import http_api_v2, rest_api_v1
 from amex_scoring.invoke import LambdaContext
-from lambda_function import api
-from lambda_function.openapi import RESPONSE_MODELS
-from lambda_function.rules import STATEMENT_DATE_PATTERN
+from lambda_function.api.openapi import RESPONSE_MODELS
+from lambda_function.core.rules import STATEMENT_DATE_PATTERN
 
 ONE = {"customer_ID": "a", "P_2": 0.5}
 

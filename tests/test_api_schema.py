@@ -11,9 +11,9 @@ from helpers import COMMITTED_MODEL
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS
 from schemathesis.config import SchemathesisConfig
+from serving import http_handler
 
-from lambda_function import api
-from lambda_function.scoring import Model
+from lambda_function.core.scoring import Model
 from lambda_function.settings import Settings
 
 # A few minutes at most in `make test`; SCHEMATHESIS_EXAMPLES=2000 for a long run.
@@ -27,7 +27,7 @@ CONFIG = SchemathesisConfig.from_dict(
         "checks": {"negative_data_rejection": {"expected-statuses": REJECTIONS}},
     }
 )
-APP = api.wrap(api.create_app(Model(str(COMMITTED_MODEL)).load(), Settings(max_batch=20)))
+APP = http_handler(Model(str(COMMITTED_MODEL)).load(), Settings(max_batch=20)).asgi_app
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 ALL_CHECKS = CHECKS.get_all()
 

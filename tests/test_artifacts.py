@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import COMMITTED_MODEL, keys_in
 
-from lambda_function.artifacts import ArtifactError, load_artifacts
-from lambda_function.s3 import s3_client
-from lambda_function.scoring import Model
+from lambda_function.core.artifacts import ArtifactError, load_artifacts
+from lambda_function.core.scoring import Model
+from lambda_function.files.s3 import s3_client
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_a_corrupt_manifest_is_named(model_copy: Path) -> None:
 
 
 def test_a_booster_that_does_not_fit_the_preprocessing_is_refused(model_copy: Path, tmp_path: Path) -> None:
-    from lambda_function.artifacts import write_model_directory
+    from lambda_function.core.artifacts import write_model_directory
 
     artifacts = load_artifacts(model_copy)
     spec = dict(artifacts.preprocessing, selected=[0, 1, 2])
@@ -65,7 +65,7 @@ def test_a_booster_that_does_not_output_probabilities_is_refused(model_copy: Pat
     """A raw-margin or multi-class model would give numbers that are not default probabilities."""
     import xgboost
 
-    from lambda_function.artifacts import write_model_directory
+    from lambda_function.core.artifacts import write_model_directory
 
     artifacts = load_artifacts(model_copy)
     booster = xgboost.Booster(model_file=str(model_copy / "model.ubj"))

@@ -17,12 +17,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from helpers import COMMITTED_MODEL, get, invoke, keys_in, parquet_bytes, predictions, upload
+from serving import batch
 
 from amex_scoring.events import s3_put
 from amex_scoring.invoke import LambdaContext
-from lambda_function import batch
-from lambda_function.s3 import s3_client
-from lambda_function.scoring import Model
+from lambda_function.core.scoring import Model
+from lambda_function.files.s3 import s3_client
 from lambda_function.settings import Settings
 
 

@@ -9,7 +9,7 @@ import pytest
 import xgboost
 from helpers import COMMITTED_MODEL
 
-from lambda_function.booster import Booster, BoosterError, library_path
+from lambda_function.core.booster import Booster, BoosterError, library_path
 
 
 def _matrix(columns: int, rows: int = 400) -> np.ndarray:
@@ -115,7 +115,7 @@ def test_a_model_with_several_outputs_per_row_is_refused_not_truncated() -> None
     ("version", "supported"), [((2, 1, 0), True), ((3, 9, 9), True), ((2, 0, 3), False), ((4, 0, 0), False)]
 )
 def test_the_supported_xgboost_range(version: tuple[int, int, int], supported: bool) -> None:
-    from lambda_function.booster import check_version
+    from lambda_function.core.booster import check_version
 
     if supported:
         check_version(version)

@@ -18,8 +18,8 @@ from helpers import COMMITTED_MODEL
 
 from amex_scoring.cli import main
 from amex_scoring.recipe import latest_statement_per_customer
-from lambda_function.schema import COLUMNS
-from lambda_function.scoring import Model
+from lambda_function.core.schema import COLUMNS
+from lambda_function.core.scoring import Model
 
 
 def test_synth_is_deterministic_and_in_the_kaggle_layout(tmp_path: Path) -> None:

@@ -24,11 +24,11 @@ from runtimes import Runtimes
 from step_functions import StepFunctions, score_dataset
 
 from amex_scoring.synth import write_synthetic
-from lambda_function.drift import psi, psi_from_counts
-from lambda_function.file_scoring import ScoredFile, score_statements
-from lambda_function.scoring import Model
-from lambda_function.statements import local_opener
-from lambda_function.summaries import QUANTILE_PRECISION, QUANTILES
+from lambda_function.core.drift import psi, psi_from_counts
+from lambda_function.core.scoring import Model
+from lambda_function.core.summaries import QUANTILE_PRECISION, QUANTILES
+from lambda_function.files.file_scoring import ScoredFile, score_statements
+from lambda_function.files.statements import local_opener
 
 SHARD_ROWS = 4_000
 

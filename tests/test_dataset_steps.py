@@ -14,12 +14,12 @@ import pytest
 
 from amex_scoring.dataset import score_dataset
 from amex_scoring.synth import write_synthetic
-from lambda_function.dataset_plan import dataset_files, plan_dataset, read_shards
-from lambda_function.dataset_reduce import JobFailed
-from lambda_function.dataset_shard import id_fingerprints
-from lambda_function.file_scoring import score_statements
-from lambda_function.scoring import Model
-from lambda_function.statements import local_opener
+from lambda_function.core.scoring import Model
+from lambda_function.dataset.plan import dataset_files, plan_dataset, read_shards
+from lambda_function.dataset.reduce import JobFailed
+from lambda_function.dataset.shard import id_fingerprints
+from lambda_function.files.file_scoring import score_statements
+from lambda_function.files.statements import local_opener
 
 
 def _predictions(folder: Path) -> dict[str, float]:

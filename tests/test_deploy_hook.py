@@ -17,9 +17,9 @@ from helpers import COMMITTED_MODEL
 from lambda_service import LambdaService, lambda_service
 from runtimes import Runtimes
 
-from lambda_function import deploy_hook
-from lambda_function.artifacts import load_artifacts, write_model_directory
-from lambda_function.scoring import Model
+from lambda_function.core.artifacts import load_artifacts, write_model_directory
+from lambda_function.core.scoring import Model
+from lambda_function.deploy import hook as deploy_hook
 
 EVENT = {"DeploymentId": "d-EXAMPLE1", "LifecycleEventHookExecutionId": "execution-1"}
 
@@ -125,7 +125,7 @@ def test_the_hook_is_in_the_template_as_codedeploy_can_call_it() -> None:
     template = cfn_yaml.load(str(Path(__file__).resolve().parent.parent / "template.yaml"))
     resources = template["Resources"]
     hook = resources["PreTrafficHookFunction"]["Properties"]
-    assert hook["ImageConfig"]["Command"] == ["lambda_function.deploy_hook.handler"]
+    assert hook["ImageConfig"]["Command"] == ["lambda_function.handlers.deploy_hook.handler"]
     assert json.dumps(hook["FunctionName"]).count("CodeDeployHook_") == 1  # the default CodeDeploy role's rule
     for name in ("ScoreApiFunction", "ScoreFileFunction"):
         properties = resources[name]["Properties"]

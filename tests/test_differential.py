@@ -1,4 +1,4 @@
-"""One customer, one answer, on every path (lambda_function/rules.py is the one home of the rules).
+"""One customer, one answer, on every path (lambda_function/core/rules.py is the one home of the rules).
 
 Generated customers, edge cases included, go through every path a customer can take
 (tests/paths.py: /v1 object and batch, V2 JSON and binary, CSV, Parquet in four column typings,
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from paths import PATHS, Refused, Scored, Statement, expressible
 
-from lambda_function.schema import COLUMNS, CUSTOMER_ID, STATEMENT_DATE
+from lambda_function.core.schema import COLUMNS, CUSTOMER_ID, STATEMENT_DATE
 
 # Values that probe a rule (rules.py), by field: valid ones, and ones every path must refuse.
 EDGES: dict[str, list[Any]] = {

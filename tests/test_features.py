@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambda_function.features import Categorical, FeaturePipeline, Vocabulary
-from lambda_function.latest import NO_DATE, latest_rows, latest_statements
+from lambda_function.core.features import Categorical, FeaturePipeline, Vocabulary
+from lambda_function.core.latest import NO_DATE, latest_rows, latest_statements
 
 
 def test_numeric_codes_are_found_however_they_are_spelt() -> None:
@@ -38,7 +38,7 @@ def test_text_codes_keep_their_spelling() -> None:
 
 def test_remembered_spellings_give_what_index_gives() -> None:
     """The per-container memory of spellings never conflates 1 with "1" or True, and stays bounded."""
-    from lambda_function import features
+    from lambda_function.core import features
 
     numeric = Vocabulary(["-1.0", "0.0", "1.0"], missing=0.0)
     text = Vocabulary(["-1", "1", "None", "O"], missing="None")
@@ -59,7 +59,7 @@ def test_remembered_spellings_give_what_index_gives() -> None:
 @given(data=st.data())
 def test_long_columns_of_numbers_give_what_index_gives(data: st.DataObject) -> None:
     """A batch's numeric codes are looked up vectorised; the answer must be `index`'s, value for value."""
-    from lambda_function import features
+    from lambda_function.core import features
 
     vocabulary = Vocabulary(["-1.0", "0.0", "1.0", "2.5"], missing=0.0)
     codes = st.sampled_from([0, 0.0, -0.0, 1, 1.0, -1, 2.5, 3, float("nan"), None])

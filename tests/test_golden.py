@@ -11,9 +11,9 @@ import pytest
 from helpers import BAD_CUSTOMER_PROBABILITY, COMMITTED_MODEL, GOOD_CUSTOMER_PROBABILITY
 
 from amex_scoring.cli import main
-from lambda_function.artifacts import load_artifacts, write_model_directory
-from lambda_function.golden import TOLERANCE, check_golden
-from lambda_function.scoring import Model
+from lambda_function.core.artifacts import load_artifacts, write_model_directory
+from lambda_function.core.scoring import Model
+from lambda_function.deploy.golden import TOLERANCE, check_golden
 
 
 def test_the_committed_model_scores_its_golden_customers(capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,9 +74,10 @@ def test_the_imported_legacy_model_carries_the_users_examples_scored_by_the_pick
 
 
 def test_the_model_description_says_how_many_golden_customers_it_carries() -> None:
+    from serving import api
+
     from amex_scoring.events import rest_api_v1
     from amex_scoring.invoke import LambdaContext
-    from lambda_function import api
 
     response = api.handler(rest_api_v1("GET", "/v1/model"), LambdaContext("api", 30))
     assert json.loads(response["body"])["golden_customers"] == 60

@@ -91,7 +91,7 @@ def test_every_handler_the_template_names_imports_from_the_image_folder_alone(im
     """As the runtime's processes see them (tests/test_lambda_runtime.py runs each): the handlers
     come from the task folder, nothing from this machine's site-packages, no build-time package."""
     handlers = sorted({spec.handler for spec in template_functions().values()})
-    assert "lambda_function.deploy_hook.handler" in handlers and len(handlers) == 6
+    assert "lambda_function.handlers.deploy_hook.handler" in handlers and len(handlers) == 6
     environment = {"PYTHONPATH": f"{image.dependencies}:{image.runtime_client}", **image_environment()}
     result = subprocess.run(
         [image.python, "-S", "-c", IMPORT_EVERY_HANDLER, *handlers],

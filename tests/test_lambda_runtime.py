@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -23,14 +24,14 @@ from urllib.parse import unquote_plus
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from helpers import EVENTS, get, keys_in, parquet_bytes, slow_s3, upload, upload_model_as
+from helpers import EVENTS, get, keys_in, parquet_bytes, remove_bucket, slow_s3, upload, upload_model_as
 from lambda_service import LambdaService, lambda_service
 from runtimes import Runtimes
 
 from amex_scoring.events import BUCKET, DATASET, DATASET_FILE, JOB_FILE, JOB_OUTPUT, s3_put
 from amex_scoring.invoke import LambdaContext
 from amex_scoring.lambda_runtime import template_functions
-from lambda_function.s3 import s3_client
+from lambda_function.files.s3 import s3_client
 
 
 def event(name: str) -> dict[str, Any]:
@@ -43,11 +44,11 @@ def s3_key(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def events_bucket(s3_endpoint: str) -> str:
-    """The bucket the events name, on moto's server."""
-    if BUCKET not in {b["Name"] for b in s3_client().list_buckets()["Buckets"]}:
-        s3_client().create_bucket(Bucket=BUCKET)
-    return BUCKET
+def events_bucket(s3_endpoint: str) -> Iterator[str]:
+    """The bucket the events name, on moto's server; removed after the module."""
+    s3_client().create_bucket(Bucket=BUCKET)
+    yield BUCKET
+    remove_bucket(BUCKET)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ API_EVENTS = sorted(path.name for path in EVENTS.glob("api-*.json"))
 def test_every_http_event_gets_the_answer_the_handler_gives(api: Any, name: str) -> None:
     """Status, headers and body as the handler answers in this process (another Python and
     XGBoost build: the same scores); the request id is the runtime's."""
-    from lambda_function import api as in_process
+    from serving import api as in_process
 
     invocation = api.invoke((EVENTS / name).read_bytes())
     assert invocation.error is None, invocation.error
@@ -144,7 +145,7 @@ def test_the_runtimes_are_configured_as_the_template_says() -> None:
     specs = template_functions()
     assert (specs["ScoreApiFunction"].timeout, specs["ScoreApiFunction"].memory) == (29, 1024)
     assert (specs["ScoreFileFunction"].timeout, specs["ScoreFileFunction"].memory) == (900, 4096)
-    assert specs["ScoreFileFunction"].handler == "lambda_function.batch.handler"
+    assert specs["ScoreFileFunction"].handler == "lambda_function.handlers.batch.handler"
     assert specs["ScoreFileFunction"].environment["INPUT_PREFIX"] == "incoming/"
     assert set(specs["PreTrafficHookFunction"].unresolved) == {
         "API_FUNCTION_VERSION",

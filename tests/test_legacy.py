@@ -19,9 +19,9 @@ from amex_scoring.recipe import (
     latest_statement_per_customer,
     vectorizer_records,
 )
-from lambda_function.file_scoring import score_statements
-from lambda_function.scoring import Model
-from lambda_function.statements import local_opener
+from lambda_function.core.scoring import Model
+from lambda_function.files.file_scoring import score_statements
+from lambda_function.files.statements import local_opener
 
 
 def _example(legacy_dir: Path, which: str) -> dict:

@@ -15,15 +15,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from helpers import COMMITTED_MODEL, ROOT
+from serving import api
 
 from amex_scoring.events import http_api_v2
 from amex_scoring.invoke import LambdaContext
-from lambda_function import api
-from lambda_function.booster import Booster
-from lambda_function.drift import psi
-from lambda_function.file_scoring import score_statements
-from lambda_function.scoring import Model
-from lambda_function.statements import local_opener
+from lambda_function.core.booster import Booster
+from lambda_function.core.drift import psi
+from lambda_function.core.scoring import Model
+from lambda_function.files.file_scoring import score_statements
+from lambda_function.files.statements import local_opener
 
 CUSTOMER = {
     "customer_ID": "4fb3c3dba2e71ca70d1d3519f6915d4c3194692ab2d58af771965bbad44c7beb",
@@ -164,7 +164,7 @@ def test_a_collected_booster_frees_its_memory() -> None:
     script = f"""
 import gc, os, sys
 sys.path.insert(0, {str(ROOT)!r})
-from lambda_function.booster import Booster
+from lambda_function.core.booster import Booster
 data = open({str(COMMITTED_MODEL / "model.ubj")!r}, "rb").read()
 def rss(): return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 Booster(data)
@@ -210,7 +210,7 @@ def test_psi_edges_single_values_and_empty_bins() -> None:
 
 
 def test_training_bins_and_the_drift_report_are_exactly_these() -> None:
-    from lambda_function.drift import category_bins, drift_report, numeric_bins
+    from lambda_function.core.drift import category_bins, drift_report, numeric_bins
 
     bins = numeric_bins(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), bins=2)
     assert bins == {"kind": "numeric", "edges": [2.5], "expected": [0.5, 0.5]}
@@ -229,7 +229,7 @@ def test_training_bins_and_the_drift_report_are_exactly_these() -> None:
 
 
 def test_training_bins_at_their_edges() -> None:
-    from lambda_function.drift import category_bins, drift_report, numeric_bins
+    from lambda_function.core.drift import category_bins, drift_report, numeric_bins
 
     assert numeric_bins(np.array([1.0, 2.0, 2.0, 3.0]), bins=2) == {
         "kind": "numeric",

@@ -1,4 +1,4 @@
-"""lambda_function/rules.py: each rule reads the same in every engine that applies it."""
+"""lambda_function/core/rules.py: each rule reads the same in every engine that applies it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 from pydantic_core import SchemaValidator, ValidationError, core_schema
 
-from lambda_function import rules
+from lambda_function.core import rules
 
 SAMPLES = [
     *rules.BLANK,
@@ -61,9 +61,9 @@ def test_the_patterns_read_alike_in_every_engine(pattern: str) -> None:
 
 def test_a_customer_id_is_not_blank_on_every_path() -> None:
     """The ID rule as /v1's schemas, V2 and the file reader apply it, against rules.is_blank."""
-    from lambda_function import v2
-    from lambda_function.payload import FULL_STATEMENTS, customer_schema
-    from lambda_function.statements import _bad_ids
+    from lambda_function.api import v2
+    from lambda_function.api.payload import FULL_STATEMENTS, customer_schema
+    from lambda_function.files.statements import _bad_ids
 
     for text in SAMPLES:
         expected = bool(text) and not rules.is_blank(text) and len(text) <= rules.ID_MAX_LENGTH

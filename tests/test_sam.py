@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from helpers import EVENTS, ROOT, get, keys_in, upload, upload_model_as
+from helpers import EVENTS, ROOT, get, keys_in, remove_bucket, upload, upload_model_as
 from lambda_service import LambdaService, lambda_service
 from sam_local import docker_host, last_json, require_engine, sam, sam_environment, sam_server
 from step_functions import score_dataset
@@ -29,7 +29,7 @@ from step_functions import score_dataset
 from amex_scoring.events import BUCKET, DATASET_FILE
 from amex_scoring.lambda_runtime import Invocation
 from amex_scoring.local_s3 import put_event_objects, write_env_file
-from lambda_function.s3 import s3_client
+from lambda_function.files.s3 import s3_client
 
 # Each event, and the function the template gives it (in the order a job runs).
 EVENT_FUNCTIONS = [(path.name, "ScoreApiFunction") for path in sorted(EVENTS.glob("api-*.json"))] + [
@@ -87,10 +87,11 @@ def local_s3(gateway: str, s3_endpoint: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def events_data(local_s3: str, statements_file: Path) -> str:
+def events_data(local_s3: str, statements_file: Path) -> Iterator[str]:
     """The objects the events name, in the bucket they name (as `amex-scoring local-s3` puts them)."""
     put_event_objects(s3_client(), statements_file)
-    return BUCKET
+    yield BUCKET
+    remove_bucket(BUCKET)
 
 
 def env_file(home: Path, name: str, variables: dict[str, dict[str, str]]) -> Path:
@@ -310,8 +311,8 @@ def test_the_built_image_runs_read_only_as_a_non_root_user(
     uri = upload_model_as(bucket, "models/ro/", "7.7.7-read-only", tmp_path / "model")
     upload(bucket, "incoming/ro.parquet", statements_file)
     for handler, event_body, check in (
-        ("lambda_function.api.handler", event("api-model.json"), "7.7.7-read-only"),
-        ("lambda_function.batch.handler", _s3_event(bucket, "incoming/ro.parquet"), '"status": "scored"'),
+        ("lambda_function.handlers.api.handler", event("api-model.json"), "7.7.7-read-only"),
+        ("lambda_function.handlers.batch.handler", _s3_event(bucket, "incoming/ro.parquet"), '"status": "scored"'),
     ):
         container = _run_read_only(image, handler, {"MODEL_URI": uri, "AWS_ENDPOINT_URL_S3": local_s3})
         try:

@@ -95,7 +95,7 @@ def test_the_template_sets_no_setting_to_another_value_than_its_default() -> Non
 def test_both_handlers_start_whatever_the_configuration_and_say_why(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from lambda_function.scoring import load_for_handler
+    from lambda_function.core.scoring import load_for_handler
 
     monkeypatch.setenv("MAX_BATCH", "many")
     loaded = load_for_handler()

@@ -10,10 +10,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from lambda_function import file_scoring, statements
-from lambda_function.file_scoring import score_statements
-from lambda_function.scoring import Model
-from lambda_function.statements import InputError, local_opener
+from lambda_function.core.scoring import Model
+from lambda_function.files import file_scoring, statements
+from lambda_function.files.file_scoring import score_statements
+from lambda_function.files.statements import InputError, local_opener
 
 
 def _set(table: pa.Table, name: str, make: Callable[[pa.ChunkedArray], pa.Array]) -> pa.Table:
@@ -86,7 +86,7 @@ def test_row_groups_read_whole_or_in_batches_score_alike(
 ) -> None:
     """Row groups of a usual size are read whole, larger ones in batches: one file, cut into row
     groups of several sizes, scores the same customers the same either way, order included."""
-    from lambda_function import row_ranges
+    from lambda_function.files import row_ranges
 
     path = tmp_path / "groups.parquet"
     pq.write_table(pq.read_table(statements_file), path, row_group_size=97)
@@ -233,7 +233,7 @@ def test_csv_parse_errors_name_the_line_past_the_first_chunk(
 
 def test_a_blank_id_is_blank_as_python_strips_it() -> None:
     """The file path's blank-ID check and the HTTP API's `str.strip` agree on every character."""
-    from lambda_function.statements import _bad_ids
+    from lambda_function.files.statements import _bad_ids
 
     characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
     bad = _bad_ids(pa.array(characters))

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from helpers import EVENTS
+from serving import api, batch
 
 from amex_scoring.events import http_api_v2, s3_put
 from amex_scoring.invoke import LambdaContext
-from lambda_function import api, batch
-from lambda_function.s3 import s3_client
+from lambda_function.files.s3 import s3_client
 
 
 def records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -54,7 +54,7 @@ def test_api_flushes_metrics_each_invocation_and_logs_no_customer_data(capsys: p
 def test_refused_requests_are_logged_with_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
     context = LambdaContext("api", 30)
     capsys.readouterr()
-    body = {"customer_ID": "someone-secret", "P_2": "not a number"}
+    body = {"customer_ID": "someone-secret", "D_48": "not a number"}
     assert api.handler(http_api_v2("POST", "/v1/predict", body), context)["statusCode"] == 422
     lines = records(capsys)
     [request] = [line for line in lines if line.get("message") == "request"]

@@ -79,8 +79,7 @@ def test_one_image_and_every_route_the_app_serves_reaches_it(template: dict) -> 
     """Each method and path of the HTTP app (its OpenAPI document, plus /docs and /openapi.json)
     is routed to the HTTP function, as an event and in the API's definition (where auth is set)."""
     from fastapi.testclient import TestClient
-
-    from lambda_function import api
+    from serving import api
 
     resources = template["Resources"]
     functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
@@ -107,7 +106,7 @@ def test_one_image_and_every_route_the_app_serves_reaches_it(template: dict) -> 
 
 def test_the_batch_function_watches_every_input_format(template: dict) -> None:
     batch = template["Resources"]["ScoreFileFunction"]["Properties"]
-    assert batch["ImageConfig"]["Command"] == ["lambda_function.batch.handler"]
+    assert batch["ImageConfig"]["Command"] == ["lambda_function.handlers.batch.handler"]
     suffixes = {
         rule["Value"]
         for e in batch["Events"].values()

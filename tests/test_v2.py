@@ -21,12 +21,11 @@ import pytest
 from helpers import BAD_CUSTOMER_PROBABILITY, COMMITTED_MODEL, EVENTS, GOOD_CUSTOMER_PROBABILITY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mangum import Mangum
+from serving import api, http_handler
 
 from amex_scoring.events import http_api_v2
 from amex_scoring.invoke import LambdaContext
-from lambda_function import api
-from lambda_function.scoring import Model
+from lambda_function.core.scoring import Model
 from lambda_function.settings import Settings
 
 NAME = "amex-default-xgboost"
@@ -182,7 +181,7 @@ def test_a_binary_request_through_api_gateway_base64(customers: list[dict[str, A
 
 
 def test_the_legacy_models_examples_through_v2(legacy_model_dir: Path, legacy_dir: Path) -> None:
-    handler = Mangum(api.wrap(api.create_app(Model(str(legacy_model_dir)).load(), Settings.from_env())), lifespan="off")
+    handler = http_handler(Model(str(legacy_model_dir)).load(), Settings.from_env()).handler
     model = Model(str(legacy_model_dir)).load()
     for which, expected in (("good", GOOD_CUSTOMER_PROBABILITY), ("bad", BAD_CUSTOMER_PROBABILITY)):
         customer = json.loads((legacy_dir / f"example_{which}_customer.json").read_text())
@@ -297,9 +296,7 @@ def test_a_request_built_by_mlservers_pandas_codec_gets_the_v1_scores(
 
 
 def test_max_batch_and_max_body_bytes_apply_as_on_v1(committed_model: Model) -> None:
-    handler = Mangum(
-        api.wrap(api.create_app(committed_model, Settings(max_batch=2, max_body_bytes=2_000))), lifespan="off"
-    )
+    handler = http_handler(committed_model, Settings(max_batch=2, max_body_bytes=2_000)).handler
     ids = {"name": "customer_ID", "shape": [3], "datatype": "BYTES", "data": ["a", "b", "c"]}
     response = handler(http_api_v2("POST", INFER, {"inputs": [ids]}), LambdaContext("api", 30))
     assert response["statusCode"] == 400 and json.loads(response["body"]) == {
@@ -314,7 +311,7 @@ def test_max_batch_and_max_body_bytes_apply_as_on_v1(committed_model: Model) -> 
 
 def test_statement_dates_must_be_text(committed_model: Model) -> None:
     """S_2 as numbers is refused in JSON as in binary data, not read as a missing date."""
-    handler = Mangum(api.wrap(api.create_app(committed_model, Settings())), lifespan="off")
+    handler = http_handler(committed_model, Settings()).handler
     ids = {"name": "customer_ID", "shape": [2], "datatype": "BYTES", "data": ["a", "a"]}
     for dates in (
         {"name": "S_2", "shape": [2], "datatype": "FP64", "data": [20180301, 20180401]},
@@ -342,7 +339,7 @@ def test_statement_dates_must_be_text(committed_model: Model) -> None:
 def test_the_plain_fast_path_reads_what_the_general_path_reads(
     rows: int, columns: dict[str, str], data: Any, nested: bool
 ) -> None:
-    from lambda_function.v2 import _decoded_columns, _plain_columns
+    from lambda_function.api.v2 import _decoded_columns, _plain_columns
 
     values = {
         "FP64": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.integers(-5, 5)),

@@ -18,19 +18,19 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import ClientError
 
-from .drift import drift_report
-from .file_scoring import ScoredFile, score_statements
-from .outputs import output_keys
-from .predictions import encode_predictions
-from .s3 import PinnedObject, is_missing, s3_client
-from .s3_events import S3Object, objects_in
-from .scoring import Model, load_for_handler
-from .settings import Settings
-from .statements import InputError, Opener, OutOfTime, input_format
-from .summaries import quantiles
-from .telemetry import MetricUnit, logger, metrics
+from lambda_function.batch.events import S3Object, objects_in
+from lambda_function.batch.outputs import output_keys
+from lambda_function.core.drift import drift_report
+from lambda_function.core.scoring import Loaded, Model
+from lambda_function.core.summaries import quantiles
+from lambda_function.files.file_scoring import ScoredFile, score_statements
+from lambda_function.files.predictions import encode_predictions
+from lambda_function.files.s3 import PinnedObject, is_missing, s3_client
+from lambda_function.files.statements import InputError, Opener, OutOfTime, input_format
+from lambda_function.settings import Settings
+from lambda_function.telemetry import MetricUnit, logger, metrics
 
-__all__ = ["BatchScorer", "FileJob", "S3Object", "handler", "objects_in", "skip_reason"]
+__all__ = ["BatchScorer", "FileJob", "S3Object", "batch_handler", "objects_in", "skip_reason"]
 
 CONTENT_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
@@ -205,18 +205,23 @@ def _record_metrics(scored: ScoredFile, summary: dict[str, Any]) -> None:
             metrics.add_metric(name="ScorePSI", unit=MetricUnit.NoUnit, value=score_psi["psi"])
 
 
-LOADED = load_for_handler()
-SCORER = BatchScorer(LOADED.model, LOADED.settings) if LOADED.model is not None else None
-LOAD_ERROR = LOADED.error
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if SCORER is None:  # raise, so the event goes to retries and the failure destination
-        raise RuntimeError(f"model not loaded: {LOAD_ERROR}")
-    objects = objects_in(event)
-    if not objects:
-        logger.info("no S3 objects in the event", extra={"event_keys": sorted(event)[:10]})
-    remaining = getattr(context, "get_remaining_time_in_millis", None) or (lambda: 15 * 60 * 1000)
-    return {"results": [SCORER.process(obj, remaining) for obj in objects]}
+def batch_handler(loaded: Loaded) -> Handler:
+    """The batch function's Lambda handler for a loaded model (handlers/batch.py builds it once
+    per container; the tests build theirs the same way)."""
+    scorer = BatchScorer(loaded.model, loaded.settings) if loaded.model is not None else None
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if scorer is None:  # raise, so the event goes to retries and the failure destination
+            raise RuntimeError(f"model not loaded: {loaded.error}")
+        objects = objects_in(event)
+        if not objects:
+            logger.info("no S3 objects in the event", extra={"event_keys": sorted(event)[:10]})
+        remaining = getattr(context, "get_remaining_time_in_millis", None) or (lambda: 15 * 60 * 1000)
+        return {"results": [scorer.process(obj, remaining) for obj in objects]}
+
+    return handler

@@ -16,7 +16,7 @@ from mangum import Mangum
 from mangum.protocols import HTTPCycle
 from mangum.types import LambdaContext, LambdaEvent, LambdaHandler
 
-from .telemetry import count_rejection, logger
+from lambda_function.telemetry import count_rejection, logger
 
 
 class UnsupportedEvent(ValueError):
@@ -43,7 +43,8 @@ class HttpAdapter(Mangum):
                 raise MalformedEvent(f"the event's fields are malformed ({error})") from None
         raise UnsupportedEvent(
             f"not an HTTP event ({shape}): this function serves API Gateway REST and HTTP "
-            "APIs, function URLs and ALB; S3 notifications go to the batch function (lambda_function.batch.handler)"
+            "APIs, function URLs and ALB; S3 notifications go to the batch function "
+            "(lambda_function.handlers.batch.handler)"
         )
 
     def __call__(self, event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from .features import Categorical, Column
-from .row_ranges import RowGroupRange
-from .schema import CUSTOMER_ID
-from .scoring import Model
-from .statements import Customers, Opener, read_customers
+from lambda_function.core.features import Categorical, Column
+from lambda_function.core.schema import CUSTOMER_ID
+from lambda_function.core.scoring import Model
+from lambda_function.files.row_ranges import RowGroupRange
+from lambda_function.files.statements import Customers, Opener, read_customers
 
 SCORE_CHUNK = 131_072  # customers per matrix: bounds the float32 matrix of a large file
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import ArtifactError, ModelArtifacts, load_artifacts, resolve_model_uri
-from .booster import Booster, BoosterError
-from .features import Column, Encoded, FeaturePipeline
-from .settings import Settings
-from .telemetry import logger
+from lambda_function.core.artifacts import ArtifactError, ModelArtifacts, load_artifacts, resolve_model_uri
+from lambda_function.core.booster import Booster, BoosterError
+from lambda_function.core.features import Column, Encoded, FeaturePipeline
+from lambda_function.settings import Settings
+from lambda_function.telemetry import logger
 
 SMALL_BATCH = 128
 PROBABILITY_OBJECTIVES = ("binary:logistic", "reg:logistic")

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from . import storage
-from .dataset_plan import Shard, fingerprints_uri, part_uri, read_shards, summary_uri
-from .dataset_shard import id_fingerprints
-from .drift import drift_report_from_counts
-from .schema import CUSTOMER_ID
-from .scoring import Model
-from .summaries import QUANTILE_PRECISION, merge_histograms, quantiles_from_histogram
+from lambda_function.core.drift import drift_report_from_counts
+from lambda_function.core.schema import CUSTOMER_ID
+from lambda_function.core.scoring import Model
+from lambda_function.core.summaries import QUANTILE_PRECISION, merge_histograms, quantiles_from_histogram
+from lambda_function.dataset.plan import Shard, fingerprints_uri, part_uri, read_shards, summary_uri
+from lambda_function.dataset.shard import id_fingerprints
+from lambda_function.files import storage
 
 READERS = 32  # summaries and fingerprint files read at once
 SHOWN = 5  # examples given of each problem

@@ -22,7 +22,7 @@ from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema,
 from pydantic_core import SchemaValidator, core_schema
 from typing_extensions import TypedDict
 
-from .rules import (
+from lambda_function.core.rules import (
     CODE_MAX_LENGTH,
     CUSTOMER_ID_RULE,
     ID_MAX_LENGTH,
@@ -31,7 +31,7 @@ from .rules import (
     STATEMENT_DATE_RULE,
     STATEMENT_DATE_TEXT_PATTERN,
 )
-from .schema import CATEGORICAL, CUSTOMER_ID, FEATURES, STATEMENT_DATE
+from lambda_function.core.schema import CATEGORICAL, CUSTOMER_ID, FEATURES, STATEMENT_DATE
 
 Number = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
 Code = Annotated[
@@ -76,7 +76,7 @@ def _customer_id_schema(_source: Any, _handler: GetCoreSchemaHandler) -> core_sc
 
 CustomerId = Annotated[str, GetPydanticSchema(_customer_id_schema)]
 
-# The model's inputs are type-checked (rules.py); the layout's other fields, which nothing reads,
+# The model's inputs are type-checked (core/rules.py); the layout's other fields, which nothing reads,
 # are taken as they come, and unknown fields are kept and reported back as warnings. A TypedDict
 # rather than a model: validation then costs what the client sent, not 190 defaults per customer.
 KNOWN_FIELDS = frozenset({CUSTOMER_ID, STATEMENT_DATE, *FEATURES})

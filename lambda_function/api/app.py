@@ -1,15 +1,14 @@
 """The HTTP function: FastAPI behind Mangum, for API Gateway REST/HTTP APIs and function URLs.
 
 The routes read the request (payload.py) and write what the ScoringService answers; the
-OpenAPI description is openapi.py's, the Lambda adapter http_adapter.py's, the middleware
-middleware.py's. The model loads once per container, at import (Mangum runs the ASGI
-lifespan on every invocation, so it is switched off). Nothing here imports pyarrow, pandas
-or scikit-learn.
+OpenAPI description is openapi.py's, the Lambda adapter adapter.py's, the middleware
+middleware.py's. `HttpHandler` puts them together for a loaded model: handlers/api.py builds
+one per container (Mangum runs the ASGI lifespan on every invocation, so it is switched off).
+Nothing here imports pyarrow, pandas or scikit-learn.
 """
 
 from __future__ import annotations
 
-import gc
 from enum import Enum
 from typing import Any
 
@@ -20,10 +19,10 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from . import openapi
-from .http_adapter import HttpAdapter, UnsupportedEvent
-from .middleware import wrap
-from .openapi import (
+from lambda_function.api import openapi
+from lambda_function.api.adapter import HttpAdapter, UnsupportedEvent
+from lambda_function.api.middleware import wrap
+from lambda_function.api.openapi import (
     HealthResponse,
     LegacyResponse,
     ModelDescription,
@@ -35,14 +34,14 @@ from .openapi import (
     V2Ready,
     V2Server,
 )
-from .payload import ParsedBody, RequestError, explain_count, fast_paths, parse_customers, read_body
-from .scoring import Model, load_for_handler
-from .service import ScoringService
-from .settings import Settings
-from .telemetry import count_rejection, logger, metrics
-from .v2 import V2Error, infer_response, parse_infer
+from lambda_function.api.payload import ParsedBody, RequestError, explain_count, fast_paths, parse_customers, read_body
+from lambda_function.api.service import ScoringService
+from lambda_function.api.v2 import V2Error, infer_response, parse_infer
+from lambda_function.core.scoring import Loaded, Model
+from lambda_function.settings import Settings
+from lambda_function.telemetry import count_rejection, logger, metrics
 
-__all__ = ["app", "asgi_app", "create_app", "handler", "wrap", "RequestRoute", "UnsupportedEvent"]
+__all__ = ["HttpHandler", "create_app", "wrap", "RequestRoute", "UnsupportedEvent"]
 
 
 class RequestRoute(APIRoute):
@@ -285,23 +284,19 @@ def _v2_routes(app: FastAPI) -> None:
         )
 
 
-LOADED = load_for_handler()
-SETTINGS, MODEL, LOAD_ERROR = LOADED.settings, LOADED.model, LOADED.error
-app = create_app(MODEL, SETTINGS, LOAD_ERROR)
-asgi_app = wrap(app)
-_adapter = HttpAdapter(asgi_app, lifespan="off")
-# Garbage collection, tuned for a process that imports once and then serves requests:
-# - everything built so far lives as long as the container; frozen, it stays out of full
-#   passes, which otherwise walk some 150,000 import-time objects and made the slowest
-#   1000-customer requests several times slower;
-# - a request allocates tens of thousands of short-lived dicts and lists that reference
-#   counting frees; young-generation passes every 700 of them found nothing to collect,
-#   at a measurable share of a large request. Every 50,000 instead.
-gc.freeze()
-gc.set_threshold(50_000, 20, 100)
+class HttpHandler:
+    """The HTTP function's Lambda handler for a loaded model: the app, the ASGI wrapping, Mangum.
+    What handlers/api.py serves, and what the tests call: the same object."""
 
+    def __init__(self, loaded: Loaded) -> None:
+        self.loaded = loaded
+        self.app = create_app(loaded.model, loaded.settings, loaded.error)
+        self.asgi_app = wrap(self.app)
+        self._adapter = HttpAdapter(self.asgi_app, lifespan="off")
+        self.handler = metrics.log_metrics(logger.inject_lambda_context(self._handle, clear_state=True))
 
-@metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _adapter(event, context)
+    def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self._adapter(event, context)
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self.handler(event, context)

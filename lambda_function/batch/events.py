@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from .telemetry import logger
+from lambda_function.telemetry import logger
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .artifacts import load_artifacts, resolve_model_uri
-from .golden import TOLERANCE, golden_body
-from .s3 import s3_client
-from .settings import Settings
-from .telemetry import logger
+from lambda_function.core.artifacts import load_artifacts, resolve_model_uri
+from lambda_function.deploy.golden import TOLERANCE, golden_body
+from lambda_function.files.s3 import s3_client
+from lambda_function.settings import Settings
+from lambda_function.telemetry import logger
 
 # Kept back from the hook's own deadline for the report to CodeDeploy: without a report,
 # CodeDeploy waits out the hook's whole timeout before it fails the deployment.

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .schema import CUSTOMER_ID
+from lambda_function.core.schema import CUSTOMER_ID
 
 READ_AHEAD_ROWS = 4_096  # a customer has at most a few dozen statements
 

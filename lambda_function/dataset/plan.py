@@ -16,10 +16,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from . import storage
-from .s3 import split_s3_uri
-from .statements import input_format
-from .storage import StoredFile
+from lambda_function.files import storage
+from lambda_function.files.s3 import split_s3_uri
+from lambda_function.files.statements import input_format
+from lambda_function.files.storage import StoredFile
 
 FOOTER_READERS = 32  # footers read at once: each is one small ranged GET, so latency-bound
 WORK = "_work"

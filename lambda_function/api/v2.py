@@ -26,9 +26,15 @@ from typing import Annotated, Any, Literal, cast
 import msgspec
 import numpy as np
 
-from .payload import KNOWN_FIELDS, date_of
-from .rules import CODE_MAX_LENGTH, CUSTOMER_ID_RULE, ID_MAX_LENGTH, STATEMENT_DATE_PATTERN, is_blank
-from .schema import CUSTOMER_ID, STATEMENT_DATE
+from lambda_function.api.payload import KNOWN_FIELDS, date_of
+from lambda_function.core.rules import (
+    CODE_MAX_LENGTH,
+    CUSTOMER_ID_RULE,
+    ID_MAX_LENGTH,
+    STATEMENT_DATE_PATTERN,
+    is_blank,
+)
+from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
 
 HEADER_LENGTH = "inference-header-content-length"
 NUMERIC_TYPES = {
@@ -430,7 +436,7 @@ def _statement_date(value: Any) -> dt.date | None | str:
 
 def _feature(name: str, values: Any, numeric: bool) -> Any:
     """Numbers as float64 (NaN, which only binary data carries, is missing); categoricals as sent.
-    Booleans are neither (rules.py)."""
+    Booleans are neither (core/rules.py)."""
     if (values.dtype == np.bool_) if isinstance(values, np.ndarray) else any(type(v) is bool for v in values):
         raise _fail(f"input {name!r}: a boolean is not {'a number' if numeric else 'a number or text'}: send FP64")
     if isinstance(values, np.ndarray):

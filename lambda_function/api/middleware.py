@@ -7,7 +7,7 @@ import uuid
 
 from mangum.types import ASGI, Message, Receive, Scope, Send
 
-from .telemetry import MetricUnit, logger, metrics
+from lambda_function.telemetry import MetricUnit, logger, metrics
 
 
 def _scope_request_id(scope: Scope) -> str:

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .file_scoring import ScoredFile
-from .schema import CUSTOMER_ID
-from .scoring import Model
-from .storage import write_local_file
+from lambda_function.core.schema import CUSTOMER_ID
+from lambda_function.core.scoring import Model
+from lambda_function.files.file_scoring import ScoredFile
+from lambda_function.files.storage import write_local_file
 
 
 def prediction_table(scored: ScoredFile, model: Model, output_format: str) -> pa.Table:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from .s3 import MAX_KEY_BYTES
-from .settings import Settings
+from lambda_function.files.s3 import MAX_KEY_BYTES
+from lambda_function.settings import Settings
 
 HASH_CHARS = 16
 

@@ -10,12 +10,12 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from .latest import latest_statements
-from .payload import RequestError
-from .schema import CUSTOMER_ID, STATEMENT_DATE
-from .scoring import Model
-from .telemetry import MetricUnit, metrics
-from .v2 import OUTPUTS, InferRequest, V2Error
+from lambda_function.api.payload import RequestError
+from lambda_function.api.v2 import OUTPUTS, InferRequest, V2Error
+from lambda_function.core.latest import latest_statements
+from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
+from lambda_function.core.scoring import Model
+from lambda_function.telemetry import MetricUnit, metrics
 
 
 class CustomerRows(Protocol):

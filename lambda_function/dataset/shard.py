@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from . import storage
-from .dataset_plan import Shard, fingerprints_uri, part_name, part_uri, summary_uri
-from .drift import drift_counts
-from .file_scoring import ScoredFile, score_statements
-from .predictions import encode_predictions
-from .row_ranges import RowGroupRange
-from .schema import CUSTOMER_ID
-from .scoring import Model
-from .statements import InputError
-from .summaries import score_histogram
+from lambda_function.core.drift import drift_counts
+from lambda_function.core.schema import CUSTOMER_ID
+from lambda_function.core.scoring import Model
+from lambda_function.core.summaries import score_histogram
+from lambda_function.dataset.plan import Shard, fingerprints_uri, part_name, part_uri, summary_uri
+from lambda_function.files import storage
+from lambda_function.files.file_scoring import ScoredFile, score_statements
+from lambda_function.files.predictions import encode_predictions
+from lambda_function.files.row_ranges import RowGroupRange
+from lambda_function.files.statements import InputError
 
 
 def score_shard(model: Model, shard: Shard, output: str) -> dict[str, Any]:

@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .artifacts import ArtifactError
-from .payload import parse_customers
-from .scoring import Model
-from .service import ScoringService
+from lambda_function.api.payload import parse_customers
+from lambda_function.api.service import ScoringService
+from lambda_function.core.artifacts import ArtifactError
+from lambda_function.core.scoring import Model
 
 TOLERANCE = 1e-6
 

@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .payload import customer_schema
-from .rules import MAX_EXPLAIN
-from .schema import CUSTOMER_ID, STATEMENT_DATE
-from .scoring import Model
+from lambda_function.api.payload import customer_schema
+from lambda_function.core.rules import MAX_EXPLAIN
+from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
+from lambda_function.core.scoring import Model
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 

@@ -21,10 +21,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .features import Categorical, Column
-from .latest import NO_DATE, latest_rows
-from .row_ranges import RowGroupRange, owned_batches, row_group_batches
-from .rules import (
+from lambda_function.core.features import Categorical, Column
+from lambda_function.core.latest import NO_DATE, latest_rows
+from lambda_function.core.rules import (
     CODE_MAX_LENGTH,
     CSV_MISSING,
     CUSTOMER_ID_RULE,
@@ -32,7 +31,8 @@ from .rules import (
     STATEMENT_DATE_PATTERN,
     STATEMENT_DATE_RULE,
 )
-from .schema import CUSTOMER_ID, STATEMENT_DATE
+from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
+from lambda_function.files.row_ranges import RowGroupRange, owned_batches, row_group_batches
 
 BATCH_ROWS = 131_072
 CSV_CHUNK_BYTES = 8 << 20
@@ -287,7 +287,7 @@ def _is_number(kind: pa.DataType) -> bool:
             pa.types.is_integer,
             pa.types.is_floating,
             pa.types.is_decimal,
-            pa.types.is_null,  # booleans are not numbers (rules.py)
+            pa.types.is_null,  # booleans are not numbers (core/rules.py)
         )
     )
 

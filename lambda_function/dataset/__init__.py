@@ -1,0 +1,1 @@
+"""Dataset jobs: the ScoreDataset state machine's plan, shard and reduce steps."""

@@ -1,0 +1,1 @@
+"""The pre-traffic gate: golden customers, and the CodeDeploy hook that checks new versions with them."""
