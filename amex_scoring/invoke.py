@@ -64,7 +64,7 @@ def invoke(event: dict[str, Any], function: str | None = None, timeout_seconds: 
 def with_local_s3(event: dict[str, Any], data: Path, call: Callable[[], Any]) -> dict[str, Any]:
     """Runs `call` against a local S3 server holding `data` at each object the event names."""
     from lambda_function.batch.events import objects_in
-    from lambda_function.files.s3 import s3_client
+    from lambda_function.s3 import s3_client
 
     from .demo import start_s3_server
 

@@ -67,7 +67,7 @@ def s3_endpoint() -> Iterator[str]:
     """moto in server mode: a real HTTP S3 endpoint on 127.0.0.1."""
     from moto.server import ThreadedMotoServer
 
-    from lambda_function.files.s3 import s3_client
+    from lambda_function.s3 import s3_client
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -98,7 +98,7 @@ def runtimes(image: ImageFolder, s3_endpoint: str, tmp_path_factory: pytest.Temp
 
 @pytest.fixture
 def bucket(s3_endpoint: str) -> str:
-    from lambda_function.files.s3 import s3_client
+    from lambda_function.s3 import s3_client
 
     name = f"test-{uuid.uuid4().hex[:12]}"
     s3_client().create_bucket(Bucket=name)

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from amex_scoring.events import s3_put
 from amex_scoring.invoke import LambdaContext
-from lambda_function.files.s3 import s3_client
+from lambda_function.s3 import s3_client
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED_MODEL = ROOT / "model"

@@ -11,7 +11,7 @@ from helpers import COMMITTED_MODEL, keys_in
 
 from lambda_function.core.artifacts import ArtifactError, load_artifacts
 from lambda_function.core.scoring import Model
-from lambda_function.files.s3 import s3_client
+from lambda_function.s3 import s3_client
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from serving import batch
 from amex_scoring.events import s3_put
 from amex_scoring.invoke import LambdaContext
 from lambda_function.core.scoring import Model
-from lambda_function.files.s3 import s3_client
+from lambda_function.s3 import s3_client
 from lambda_function.settings import Settings
 
 

@@ -19,8 +19,9 @@ from helpers import get, invoke, keys_in, parquet_bytes, predictions, racing_s3,
 from lambda_function.batch.outputs import fitted_key, output_keys
 from lambda_function.batch.scorer import BatchScorer, S3Object
 from lambda_function.core.scoring import Model
-from lambda_function.files.s3 import MAX_KEY_BYTES, SourceChanged, s3_client
-from lambda_function.files.statements import InputError, _valid
+from lambda_function.files.checks import valid as _valid
+from lambda_function.files.statements import InputError
+from lambda_function.s3 import MAX_KEY_BYTES, SourceChanged, s3_client
 from lambda_function.settings import Settings
 
 

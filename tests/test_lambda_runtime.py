@@ -31,7 +31,7 @@ from runtimes import Runtimes
 from amex_scoring.events import BUCKET, DATASET, DATASET_FILE, JOB_FILE, JOB_OUTPUT, s3_put
 from amex_scoring.invoke import LambdaContext
 from amex_scoring.lambda_runtime import template_functions
-from lambda_function.files.s3 import s3_client
+from lambda_function.s3 import s3_client
 
 
 def event(name: str) -> dict[str, Any]:

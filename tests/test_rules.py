@@ -61,9 +61,10 @@ def test_the_patterns_read_alike_in_every_engine(pattern: str) -> None:
 
 def test_a_customer_id_is_not_blank_on_every_path() -> None:
     """The ID rule as /v1's schemas, V2 and the file reader apply it, against rules.is_blank."""
-    from lambda_function.api import v2
     from lambda_function.api.payload import FULL_STATEMENTS, customer_schema
-    from lambda_function.files.statements import _bad_ids
+    from lambda_function.api.v2 import V2Error
+    from lambda_function.api.v2 import request as v2
+    from lambda_function.files.checks import bad_ids as _bad_ids
 
     for text in SAMPLES:
         expected = bool(text) and not rules.is_blank(text) and len(text) <= rules.ID_MAX_LENGTH
@@ -78,6 +79,6 @@ def test_a_customer_id_is_not_blank_on_every_path() -> None:
         try:
             v2._customer_ids([text])
             accepted = True
-        except v2.V2Error:
+        except V2Error:
             accepted = False
         assert accepted == expected, repr(text)

@@ -29,7 +29,7 @@ from step_functions import score_dataset
 from amex_scoring.events import BUCKET, DATASET_FILE
 from amex_scoring.lambda_runtime import Invocation
 from amex_scoring.local_s3 import put_event_objects, write_env_file
-from lambda_function.files.s3 import s3_client
+from lambda_function.s3 import s3_client
 
 # Each event, and the function the template gives it (in the order a job runs).
 EVENT_FUNCTIONS = [(path.name, "ScoreApiFunction") for path in sorted(EVENTS.glob("api-*.json"))] + [

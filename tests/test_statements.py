@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lambda_function.core.scoring import Model
-from lambda_function.files import file_scoring, statements
+from lambda_function.files import csv_reader, file_scoring, statements
 from lambda_function.files.file_scoring import score_statements
 from lambda_function.files.statements import InputError, local_opener
 
@@ -209,7 +209,7 @@ def test_csv_parse_errors_name_the_line_past_the_first_chunk(
     line a text editor shows, also in a chunk after the first, and the column by its name."""
     import pyarrow.csv as pacsv
 
-    monkeypatch.setattr(statements, "CSV_CHUNK_BYTES", 16_384)  # a few rows per chunk
+    monkeypatch.setattr(csv_reader, "CSV_CHUNK_BYTES", 16_384)  # a few rows per chunk
     plain = tmp_path / "plain.csv"
     pacsv.write_csv(pq.read_table(statements_file).slice(0, 200), plain)
     lines = plain.read_text().splitlines()
@@ -233,7 +233,7 @@ def test_csv_parse_errors_name_the_line_past_the_first_chunk(
 
 def test_a_blank_id_is_blank_as_python_strips_it() -> None:
     """The file path's blank-ID check and the HTTP API's `str.strip` agree on every character."""
-    from lambda_function.files.statements import _bad_ids
+    from lambda_function.files.checks import bad_ids as _bad_ids
 
     characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
     bad = _bad_ids(pa.array(characters))

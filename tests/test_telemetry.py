@@ -13,7 +13,7 @@ from serving import api, batch
 
 from amex_scoring.events import http_api_v2, s3_put
 from amex_scoring.invoke import LambdaContext
-from lambda_function.files.s3 import s3_client
+from lambda_function.s3 import s3_client
 
 
 def records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

@@ -339,7 +339,7 @@ def test_statement_dates_must_be_text(committed_model: Model) -> None:
 def test_the_plain_fast_path_reads_what_the_general_path_reads(
     rows: int, columns: dict[str, str], data: Any, nested: bool
 ) -> None:
-    from lambda_function.api.v2 import _decoded_columns, _plain_columns
+    from lambda_function.api.v2.tensors import decoded_columns, plain_columns
 
     values = {
         "FP64": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.integers(-5, 5)),
@@ -354,9 +354,9 @@ def test_the_plain_fast_path_reads_what_the_general_path_reads(
         column = data.draw(st.lists(kind, min_size=rows, max_size=rows))
         inputs.append({"name": name, "shape": [rows, 1] if nested else [rows], "datatype": datatype, "data": column})
     body = json.dumps({"inputs": inputs}).encode()
-    plain = _plain_columns(body)
+    plain = plain_columns(body)
     try:
-        general = _decoded_columns(body, {})
+        general = decoded_columns(body, {})
     except Exception as error:  # the general path refuses it: so must the fast path, by not taking it
         assert plain is None, error
         return

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from lambda_function.files.s3 import MAX_KEY_BYTES
+from lambda_function.s3 import MAX_KEY_BYTES
 from lambda_function.settings import Settings
 
 HASH_CHARS = 16

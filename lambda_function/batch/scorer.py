@@ -25,8 +25,8 @@ from lambda_function.core.scoring import Loaded, Model
 from lambda_function.core.summaries import quantiles
 from lambda_function.files.file_scoring import ScoredFile, score_statements
 from lambda_function.files.predictions import encode_predictions
-from lambda_function.files.s3 import PinnedObject, is_missing, s3_client
 from lambda_function.files.statements import InputError, Opener, OutOfTime, input_format
+from lambda_function.s3 import PinnedObject, is_missing, s3_client
 from lambda_function.settings import Settings
 from lambda_function.telemetry import MetricUnit, logger, metrics
 

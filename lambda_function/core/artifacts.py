@@ -122,7 +122,7 @@ def _fetch_from_s3(uri: str, cache_dir: Path) -> Path:
     """Download the model's objects, keyed by their ETags so warm starts reuse /tmp."""
     from botocore.exceptions import ClientError
 
-    from lambda_function.files.s3 import s3_client, split_s3_uri
+    from lambda_function.s3 import s3_client, split_s3_uri
 
     bucket, prefix = split_s3_uri(uri)
     if prefix and not prefix.endswith("/"):

@@ -20,7 +20,7 @@ from lambda_function.core.scoring import Loaded, Model
 from lambda_function.dataset.plan import JobError, Shard, plan_dataset, shard_list_uri
 from lambda_function.dataset.reduce import reduce_job
 from lambda_function.dataset.shard import score_shard
-from lambda_function.files.s3 import s3_client, split_s3_uri
+from lambda_function.s3 import s3_client, split_s3_uri
 from lambda_function.settings import Settings
 from lambda_function.telemetry import logger, metrics
 

@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from lambda_function.files import storage
-from lambda_function.files.s3 import split_s3_uri
 from lambda_function.files.statements import input_format
 from lambda_function.files.storage import StoredFile
+from lambda_function.s3 import split_s3_uri
 
 FOOTER_READERS = 32  # footers read at once: each is one small ranged GET, so latency-bound
 WORK = "_work"

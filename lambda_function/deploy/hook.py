@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from lambda_function.core.artifacts import load_artifacts, resolve_model_uri
 from lambda_function.deploy.golden import TOLERANCE, golden_body
-from lambda_function.files.s3 import s3_client
+from lambda_function.s3 import s3_client
 from lambda_function.settings import Settings
 from lambda_function.telemetry import logger
 

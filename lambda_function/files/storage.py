@@ -15,8 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambda_function.files.s3 import PinnedObject, is_missing, s3_client, split_s3_uri
 from lambda_function.files.statements import Opener, local_opener
+from lambda_function.s3 import PinnedObject, is_missing, s3_client, split_s3_uri
 
 
 @dataclass(frozen=True)
