@@ -2,7 +2,7 @@
 
 `amex-scoring local-s3 --host 172.17.0.1` serves it where Docker's containers reach this machine
 (the bridge's address), puts the objects, and writes the env file that hands the functions its
-address (`sam local ... --env-vars local-s3.json`). tests/test_sam.py uses the same functions.
+address (`sam local ... --env-vars local-s3.json`). tests/platform/test_sam.py uses the same functions.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every path a customer can take to a score, for the differential test (tests/test_differential.py).
+"""Every path a customer can take to a score, for the differential test (tests/rules/test_differential.py).
 
 A customer is its statements: dicts of field -> a JSON value (text, number, boolean or None; a
 field left out is not sent). Each path encodes them as that path's clients do, scores them

@@ -1,4 +1,4 @@
-"""SAM CLI itself, for tests/test_sam.py: `sam build`, `sam local invoke`, `start-api`, `start-lambda`.
+"""SAM CLI itself, for tests/platform/test_sam.py: `sam build`, `sam local invoke`, `start-api`, `start-lambda`.
 
 Everything here is AWS's own tooling on a real Docker engine: SAM CLI (in .venv/sam) builds the
 project's Dockerfile and runs each function in a container of that image, behind the Runtime

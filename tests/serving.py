@@ -4,7 +4,7 @@ lambda_function/handlers/ builds each function's handler at import (and the HTTP
 garbage collector for a serving process); the tests build theirs here with the very same
 factories (`HttpHandler`, `batch_handler`) and the same `load_for_handler`, without importing
 handlers/, so nothing a handler module does at import leaks into the test session.
-tests/test_api.py checks handlers/api.py itself, in a process of its own.
+tests/api/test_api.py checks handlers/api.py itself, in a process of its own.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 /v1 (pydantic and its msgspec fast path), the Open Inference Protocol (JSON and binary tensors),
 CSV and Parquet files, and dataset jobs all apply these definitions, each with its own decoder;
-tests/test_differential.py sends the same customers through every path and checks that each is
+tests/rules/test_differential.py sends the same customers through every path and checks that each is
 scored with the same probability everywhere or refused everywhere. README "Input rules" is this
 module in a table.
 

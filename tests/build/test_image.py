@@ -2,8 +2,8 @@
 
 The runtime lock is installed into an empty folder exactly as the Dockerfile does and the two
 folders the Dockerfile copies are added (amex_scoring/image.py); every handler the template names
-imports from there alone. tests/test_lambda_runtime.py runs each under the Lambda runtime, and
-tests/test_sam.py builds and runs the real image with SAM where Docker is available.
+imports from there alone. tests/platform/test_lambda_runtime.py runs each under the Lambda runtime, and
+tests/platform/test_sam.py builds and runs the real image with SAM where Docker is available.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ print(json.dumps({
 
 
 def test_every_handler_the_template_names_imports_from_the_image_folder_alone(image: ImageFolder) -> None:
-    """As the runtime's processes see them (tests/test_lambda_runtime.py runs each): the handlers
+    """As the runtime's processes see them (tests/platform/test_lambda_runtime.py runs each): the handlers
     come from the task folder, nothing from this machine's site-packages, no build-time package."""
     handlers = sorted({spec.handler for spec in template_functions().values()})
     assert "lambda_function.handlers.deploy_hook.handler" in handlers and len(handlers) == 6

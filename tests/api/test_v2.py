@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from helpers import BAD_CUSTOMER_PROBABILITY, COMMITTED_MODEL, EVENTS, GOOD_CUSTOMER_PROBABILITY
+from helpers import BAD_CUSTOMER_PROBABILITY, COMMITTED_MODEL, EVENTS, GOOD_CUSTOMER_PROBABILITY, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serving import api, http_handler
@@ -265,7 +265,7 @@ def test_the_v2_events_score_the_batch_events_customers_alike() -> None:
     assert plain["statusCode"] == 200 and json.loads(plain["body"])["id"] == "v2-example"
 
 
-MLSERVER = Path(__file__).resolve().parent.parent / ".venv" / "mlserver" / "bin" / "python"
+MLSERVER = ROOT / ".venv" / "mlserver" / "bin" / "python"
 ENCODE_WITH_MLSERVER = """
 import json, sys
 import pandas as pd

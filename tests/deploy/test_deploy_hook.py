@@ -13,7 +13,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from helpers import COMMITTED_MODEL
+from helpers import COMMITTED_MODEL, ROOT
 from lambda_service import LambdaService, lambda_service
 from runtimes import Runtimes
 
@@ -122,7 +122,7 @@ def test_a_version_that_does_not_answer_in_time_is_invoked_once_and_reported(
 def test_the_hook_is_in_the_template_as_codedeploy_can_call_it() -> None:
     from cfnlint.decode import cfn_yaml
 
-    template = cfn_yaml.load(str(Path(__file__).resolve().parent.parent / "template.yaml"))
+    template = cfn_yaml.load(str(ROOT / "template.yaml"))
     resources = template["Resources"]
     hook = resources["PreTrafficHookFunction"]["Properties"]
     assert hook["ImageConfig"]["Command"] == ["lambda_function.handlers.deploy_hook.handler"]
