@@ -48,6 +48,25 @@ class Refused:
 Outcome = Scored | Refused
 
 
+@dataclass(frozen=True)
+class Target:
+    """One model, served: its HTTP handler as production builds it, and its directory (files and jobs)."""
+
+    model: Any  # lambda_function.core.scoring.Model
+    handler: Callable[..., Any]
+    uri: str
+
+    @classmethod
+    def of(cls, uri: str) -> Target:
+        from serving import http_handler
+
+        from lambda_function.core.scoring import Model
+        from lambda_function.settings import Settings
+
+        model = Model(uri).load()
+        return cls(model, http_handler(model, Settings()).handler, uri)
+
+
 def _http(handler: Callable[..., Any], event: dict[str, Any]) -> Outcome:
     from amex_scoring.invoke import LambdaContext
 
@@ -69,21 +88,19 @@ def _one(body: dict[str, Any]) -> Outcome:
     return Scored(probability)
 
 
-def v1_object(statements: list[Statement]) -> Outcome:
-    from serving import api
+def v1_object(statements: list[Statement], target: Target) -> Outcome:
 
     from amex_scoring.events import http_api_v2
 
     [statement] = statements
-    return _http(api.handler, http_api_v2("POST", "/v1/predict", _json_text(statement)))
+    return _http(target.handler, http_api_v2("POST", "/v1/predict", _json_text(statement)))
 
 
-def v1_batch(statements: list[Statement]) -> Outcome:
-    from serving import api
+def v1_batch(statements: list[Statement], target: Target) -> Outcome:
 
     from amex_scoring.events import http_api_v2
 
-    return _http(api.handler, http_api_v2("POST", "/v1/predict", _json_text({"customers": statements})))
+    return _http(target.handler, http_api_v2("POST", "/v1/predict", _json_text({"customers": statements})))
 
 
 def _json_text(value: Any) -> str:
@@ -107,8 +124,7 @@ def _v2_tensors(statements: list[Statement]) -> list[tuple[str, str, list[Any]]]
     return tensors
 
 
-def v2_json(statements: list[Statement]) -> Outcome:
-    from serving import api
+def v2_json(statements: list[Statement], target: Target) -> Outcome:
 
     from amex_scoring.events import http_api_v2
 
@@ -120,15 +136,12 @@ def v2_json(statements: list[Statement]) -> Outcome:
             data = values
         inputs.append({"name": name, "shape": [len(values)], "datatype": datatype, "data": data})
     body = {"inputs": inputs, "outputs": [{"name": "probability"}]}
-    model = api.MODEL.name if api.MODEL else "amex-default-xgboost"
-    return _http(api.handler, http_api_v2("POST", f"/v2/models/{model}/infer", _json_text(body)))
+    return _http(target.handler, http_api_v2("POST", f"/v2/models/{target.model.name}/infer", _json_text(body)))
 
 
-def v2_binary(statements: list[Statement]) -> Outcome:
+def v2_binary(statements: list[Statement], target: Target) -> Outcome:
     import base64
     import struct
-
-    from serving import api
 
     from amex_scoring.events import http_api_v2
 
@@ -146,14 +159,13 @@ def v2_binary(statements: list[Statement]) -> Outcome:
         )
         data.append(raw)
     header = _json_text({"inputs": inputs, "outputs": [{"name": "probability", "parameters": {"binary_data": False}}]})
-    model = api.MODEL.name if api.MODEL else "amex-default-xgboost"
-    event = http_api_v2("POST", f"/v2/models/{model}/infer")
+    event = http_api_v2("POST", f"/v2/models/{target.model.name}/infer")
     event["body"] = base64.b64encode(header.encode() + b"".join(data)).decode()
     event["isBase64Encoded"] = True
     event["headers"].update(
         {"content-type": "application/octet-stream", "inference-header-content-length": str(len(header.encode()))}
     )
-    return _http(api.handler, event)
+    return _http(target.handler, event)
 
 
 def csv_text(statements: list[Statement]) -> bytes:
@@ -195,8 +207,7 @@ def _table(statements: list[Statement], typing: str) -> pa.Table:
     return pa.table(columns)
 
 
-def _score_file(data: bytes, fmt: str) -> Outcome:
-    from serving import api
+def _score_file(data: bytes, fmt: str, target: Target) -> Outcome:
 
     from lambda_function.files.file_scoring import score_statements
     from lambda_function.files.statements import InputError
@@ -207,7 +218,7 @@ def _score_file(data: bytes, fmt: str) -> Outcome:
         from lambda_function.files.statements import local_opener
 
         try:
-            scored = score_statements(api.MODEL, local_opener(path), fmt)
+            scored = score_statements(target.model, local_opener(path), fmt)
         except InputError as error:
             return Refused(str(error))
     if scored.customers != 1:
@@ -216,8 +227,8 @@ def _score_file(data: bytes, fmt: str) -> Outcome:
     return Scored(probability)
 
 
-def csv_file(statements: list[Statement]) -> Outcome:
-    return _score_file(csv_text(statements), "csv")
+def csv_file(statements: list[Statement], target: Target) -> Outcome:
+    return _score_file(csv_text(statements), "csv", target)
 
 
 def parquet_bytes(statements: list[Statement], typing: str) -> bytes:
@@ -226,23 +237,22 @@ def parquet_bytes(statements: list[Statement], typing: str) -> bytes:
     return sink.getvalue()
 
 
-def parquet(typing: str) -> Callable[[list[Statement]], Outcome]:
-    def path(statements: list[Statement]) -> Outcome:
-        return _score_file(parquet_bytes(statements, typing), "parquet")
+def parquet(typing: str) -> Callable[[list[Statement], Target], Outcome]:
+    def path(statements: list[Statement], target: Target) -> Outcome:
+        return _score_file(parquet_bytes(statements, typing), "parquet", target)
 
     return path
 
 
-def dataset_job(statements: list[Statement]) -> Outcome:
+def dataset_job(statements: list[Statement], target: Target) -> Outcome:
     from amex_scoring.dataset import score_dataset
     from lambda_function.dataset.reduce import JobFailed
-    from lambda_function.settings import DEFAULT_MODEL_URI
 
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "in").mkdir()
         (Path(folder) / "in" / "a.parquet").write_bytes(parquet_bytes(statements, "typed"))
         try:
-            score_dataset(DEFAULT_MODEL_URI, str(Path(folder) / "in"), str(Path(folder) / "out"))
+            score_dataset(target.uri, str(Path(folder) / "in"), str(Path(folder) / "out"))
         except JobFailed:
             summary = json.loads((Path(folder) / "out" / "_SUMMARY.json").read_text())
             return Refused(json.dumps(summary.get("problems", summary)))
@@ -254,7 +264,7 @@ def dataset_job(statements: list[Statement]) -> Outcome:
     return Scored(probability)
 
 
-PATHS: dict[str, Callable[[list[Statement]], Outcome]] = {
+PATHS: dict[str, Callable[[list[Statement], Target], Outcome]] = {
     "/v1 object": v1_object,
     "/v1 batch": v1_batch,
     "V2 JSON": v2_json,

@@ -13,7 +13,8 @@ import random
 from typing import Any
 
 import pytest
-from paths import PATHS, Refused, Scored, Statement, expressible
+from helpers import COMMITTED_MODEL
+from paths import PATHS, Refused, Scored, Statement, Target, expressible
 
 from lambda_function.core.schema import COLUMNS, CUSTOMER_ID, STATEMENT_DATE
 
@@ -71,9 +72,19 @@ def generated_customers(count: int, seed: int) -> list[tuple[list[Statement], se
 CUSTOMERS = generated_customers(150, seed=28)
 
 
+@pytest.fixture(scope="module", params=["committed", "legacy"])
+def target(request: pytest.FixtureRequest) -> Target:
+    """The committed model, and the user's own (its pickles imported) where they are."""
+    if request.param == "committed":
+        return Target.of(str(COMMITTED_MODEL))
+    return Target.of(str(request.getfixturevalue("legacy_model_dir")))
+
+
 @pytest.mark.parametrize(("statements", "touched"), CUSTOMERS, ids=[f"c{i}" for i in range(len(CUSTOMERS))])
-def test_a_customer_gets_one_answer_on_every_path(statements: list[Statement], touched: set[str]) -> None:
-    outcomes = {name: PATHS[name](statements) for name in sorted(expressible(statements))}
+def test_a_customer_gets_one_answer_on_every_path(
+    target: Target, statements: list[Statement], touched: set[str]
+) -> None:
+    outcomes = {name: PATHS[name](statements, target) for name in sorted(expressible(statements))}
     kinds = {type(outcome) for outcome in outcomes.values()}
     assert len(kinds) == 1, _describe(outcomes)
     if kinds == {Scored}:
