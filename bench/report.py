@@ -392,13 +392,6 @@ def _tricks(tricks: dict[str, Any] | None) -> list[str]:
             f"| {name} | {a['p50_ms']:.3f} ms | {a['p50_ms'] / base_one:.2f}x | {b['p50_ms']:.2f} ms | "
             f"{b['p50_ms'] / base_many:.2f}x | {b['p99_ms']:.2f} ms |"
         )
-    v2 = tricks.get("v2-1")
-    if v2:
-        base = v2["as shipped"]["p50_ms"]
-        lines += ["", "| V2, one customer, JSON tensors | p50 | vs shipped |", "|---|---|---|"]
-        lines += [
-            f"| {name} | {found['p50_ms']:.3f} ms | {found['p50_ms'] / base:.2f}x |" for name, found in v2.items()
-        ]
     return lines
 
 

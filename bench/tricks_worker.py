@@ -54,7 +54,6 @@ def variants() -> dict[str, tuple[Callable[..., Any], Callable[[], contextlib.Ab
     from lambda_function.api import middleware
     from lambda_function.api.adapter import HttpAdapter
     from lambda_function.api.payload import explain_count
-    from lambda_function.core.features import Vocabulary
     from lambda_function.handlers import api as served
     from lambda_function.telemetry import logger, metrics
 
@@ -98,35 +97,6 @@ def variants() -> dict[str, tuple[Callable[..., Any], Callable[[], contextlib.Ab
             lambda_handler(served.HTTP.app, powertools),
             lambda: mock.patch.object(middleware, "metrics", powertools),
         ),
-        # Each spelling of a category looked up anew, where the shipped lookup remembers up to
-        # REMEMBERED_SPELLINGS of them per input (text at most 64 characters: core/rules.py).
-        "category lookups without the memo": (
-            served.handler,
-            lambda: mock.patch.object(Vocabulary, "_remember", Vocabulary.index),
-        ),
-    }
-
-
-class _Refuses:
-    """A decoder that accepts nothing: the request goes to the general decoder at once."""
-
-    def decode(self, header: bytes) -> Any:
-        import msgspec
-
-        raise msgspec.DecodeError("refused")
-
-
-def v2_variants() -> dict[str, tuple[Callable[..., Any], Callable[[], contextlib.AbstractContextManager[None]]]]:
-    """V2's departures, on a one-customer JSON request."""
-    from lambda_function.api.v2 import tensors
-    from lambda_function.handlers import api as served
-
-    return {
-        "as shipped": (served.handler, as_shipped),
-        "V2 without the one-row decoder": (
-            served.handler,
-            lambda: mock.patch.object(tensors, "_ONE_ROW_DECODER", _Refuses()),
-        ),
     }
 
 
@@ -156,25 +126,6 @@ def measure(
     }
 
 
-def _measure_v2(customers: list[dict[str, Any]], sink: Any) -> dict[str, dict[str, float]]:
-    from amex_scoring.events import v2_infer
-    from amex_scoring.invoke import LambdaContext
-    from lambda_function.handlers import api as served
-
-    assert served.HTTP.loaded.model is not None
-    event = v2_infer(customers, binary=False, model=served.HTTP.loaded.model.name)
-    calls = {}
-    for name, (handler, context) in v2_variants().items():
-
-        def call(handler: Callable[..., Any] = handler) -> None:
-            response = handler(event, LambdaContext("api", 30))
-            assert response["statusCode"] == 200, response["body"][:300]
-
-        calls[name] = (call, context)
-    with contextlib.redirect_stdout(sink):
-        return measure(calls, *SIZES["1"])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
@@ -202,7 +153,6 @@ def main() -> None:
             calls[name] = (call, context)
         with contextlib.redirect_stdout(sink):
             results[size] = measure(calls, warmup, iterations)
-    results["v2-1"] = _measure_v2(customers[:1], sink)
     print(json.dumps(results))
     sys.stdout.flush()
 

@@ -7,7 +7,7 @@ import functools
 import operator
 import struct
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -28,17 +28,13 @@ def _element(datatype: str) -> Any:
     return _JSON_ELEMENT.get(datatype, float) | None
 
 
-def _plain_request(one_row: bool) -> Any:
-    """The usual request's type; `one_row`: that of a single-statement request, whose shapes
-    and lengths msgspec then checks too, which would otherwise take two passes over the inputs
-    in Python: the one-customer request is where the protocol's per-input overhead weighs most."""
-    rows = Annotated[int, msgspec.Meta(ge=0)]
-    shape: Any = Annotated[list[Literal[1]], msgspec.Meta(min_length=1, max_length=2)] if one_row else list[rows]
-    length = msgspec.Meta(min_length=1, max_length=1) if one_row else msgspec.Meta()
+def _plain_request() -> Any:
+    """The usual request's type: JSON data, one flat list of the datatype's JSON type per tensor."""
+    shape = list[Annotated[int, msgspec.Meta(ge=0)]]
     tensors = [
         msgspec.defstruct(
             f"_Plain{datatype}",
-            [("name", str), ("shape", shape), ("data", Annotated[list[_element(datatype)], length])],  # type: ignore[misc]
+            [("name", str), ("shape", shape), ("data", list[_element(datatype)])],  # type: ignore[misc]
             tag_field="datatype",
             tag=datatype,
             gc=False,  # nothing in them refers back: the collector need not track hundreds per request
@@ -57,25 +53,19 @@ def _plain_request(one_row: bool) -> Any:
     )
 
 
-_PLAIN_DECODER = msgspec.json.Decoder(_plain_request(one_row=False))
-_ONE_ROW_DECODER = msgspec.json.Decoder(_plain_request(one_row=True))
+_PLAIN_DECODER = msgspec.json.Decoder(_plain_request())
 _SHAPE = operator.attrgetter("shape")
 
 
 def plain_columns(header: bytes) -> tuple[Any, dict[str, Any], int] | None:
     """The request, its columns and its row count, when it is the usual kind; else None."""
-    one_row = True
-    request = _decoded_or_none(_ONE_ROW_DECODER, header)
+    request = _decoded_or_none(_PLAIN_DECODER, header)
     if request is None:
-        one_row, request = False, _decoded_or_none(_PLAIN_DECODER, header)
-        if request is None:
-            return None
+        return None
     inputs = request.inputs
     columns = {tensor.name: tensor.data for tensor in inputs}
     if len(columns) < len(inputs):
         return None  # a name twice
-    if one_row:  # shapes and lengths were checked by the decoder
-        return request, columns, 1
     rows = len(inputs[0].data)
     if set(map(len, columns.values())) != {rows}:
         return None  # ragged
