@@ -24,7 +24,8 @@ from fastapi import Request  # at module level: FastAPI resolves the endpoint's 
 
 ROUNDS = 10
 CALLS = int(os.environ.get("TRICK_CALLS", 3000))  # one-customer calls per variant; fewer for a smoke run
-SIZES = {"1": (50, CALLS), "1000": (3, CALLS // 50)}  # warm-up, measured calls per variant
+# warm-up, measured calls per variant; "1000-inputs": 1000 customers sending only the model's inputs
+SIZES = {"1": (50, CALLS), "1000": (3, CALLS // 50), "1000-inputs": (3, CALLS // 20)}
 
 
 @contextlib.contextmanager
@@ -54,6 +55,7 @@ def variants() -> dict[str, tuple[Callable[..., Any], Callable[[], contextlib.Ab
     from lambda_function.api import middleware
     from lambda_function.api.adapter import HttpAdapter
     from lambda_function.api.payload import explain_count
+    from lambda_function.core.features import Vocabulary
     from lambda_function.handlers import api as served
     from lambda_function.telemetry import logger, metrics
 
@@ -96,6 +98,12 @@ def variants() -> dict[str, tuple[Callable[..., Any], Callable[[], contextlib.Ab
         "powertools' Metrics instead of the EMF writer": (
             lambda_handler(served.HTTP.app, powertools),
             lambda: mock.patch.object(middleware, "metrics", powertools),
+        ),
+        # Each spelling of a category looked up anew, where the shipped lookup remembers up to
+        # REMEMBERED_SPELLINGS of them per input (text at most 64 characters: core/rules.py).
+        "category lookups without the memo": (
+            served.handler,
+            lambda: mock.patch.object(Vocabulary, "_remember", Vocabulary.index),
         ),
     }
 
@@ -141,7 +149,13 @@ def main() -> None:
     results: dict[str, Any] = {}
     sink = open(os.devnull, "w")  # noqa: SIM115  (the logs and EMF lines CloudWatch would get)
     for size, (warmup, iterations) in SIZES.items():
-        sample = customers[: int(size)]
+        sample = customers[: int(size.split("-")[0])]
+        if size.endswith("-inputs"):
+            from lambda_function.handlers.api import HTTP
+
+            assert HTTP.loaded.model is not None
+            keep = {"customer_ID", "S_2", *HTTP.loaded.model.inputs}
+            sample = [{name: value for name, value in c.items() if name in keep} for c in sample]
         event = http_api_v2("POST", "/v1/predict", json.dumps({"customers": sample}))
         calls = {}
         for name, (handler, context) in found.items():

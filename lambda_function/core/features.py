@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+REMEMBERED_SPELLINGS = 4096  # per input: bounds a warm container's memory whatever clients send
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 VECTORISED_FROM = 64  # values: below this, numpy's fixed cost outweighs a per-value lookup
 _PLAIN_NUMBERS = {float, int, type(None)}  # not bool, a subclass of int that `index` refuses
@@ -78,6 +79,8 @@ class Vocabulary:
         self.categories = list(categories)
         self.missing = missing
         self._keys: dict[Any, int] = {}
+        self._text: dict[str, int] = {}
+        self._other: dict[tuple[type, Any], int] = {}
         for position, category in enumerate(self.categories):
             self._keys.setdefault(category, position)
             number = _finite_float(category)
@@ -136,7 +139,7 @@ class Vocabulary:
         return out
 
     def positions(self, values: Sequence[Any] | np.ndarray) -> Sequence[int] | np.ndarray:
-        """`index` of each value."""
+        """`index` of each value; each spelling is worked out once per container, as clients repeat them."""
         if len(values) >= VECTORISED_FROM and set(map(type, values)) <= _PLAIN_NUMBERS:
             # Floats, ints and nulls only, as JSON brings numeric codes: the file path's
             # vectorised lookup, well under the time of a lookup per value on long columns.
@@ -144,7 +147,27 @@ class Vocabulary:
                 return self.number_positions(np.array(values, dtype=np.float64))
             except OverflowError:  # an integer beyond any float: `index` says what it is
                 pass
-        return [self.index(value) for value in values]
+        # Text, the usual spelling, is looked up by value alone in one C-level pass; numbers
+        # go by (type, value) so that 1, 1.0 and True stay apart until `index` decides.
+        out: list[int | None] = (
+            list(map(self._text.get, values)) if len(values) and values[0].__class__ is str else [None] * len(values)
+        )
+        if None in out:
+            for row, value in enumerate(values):
+                if out[row] is None:
+                    out[row] = self._remember(value)
+        return out  # type: ignore[return-value]
+
+    def _remember(self, value: Any) -> int:
+        text = value.__class__ is str
+        memory: dict[Any, int] = self._text if text else self._other
+        key = value if text else (value.__class__, value)
+        position = memory.get(key)
+        if position is None:
+            position = self.index(value)
+            if len(memory) < REMEMBERED_SPELLINGS and value == value:  # NaN never finds itself again
+                memory[key] = position
+        return position
 
 
 @dataclass

@@ -36,15 +36,20 @@ def test_text_codes_keep_their_spelling() -> None:
     assert vocabulary.index("o") == -1
 
 
-def test_positions_give_what_index_gives() -> None:
-    """1, "1" and True stay apart; NaN, None and blanks are missing; any sequence."""
+def test_remembered_spellings_give_what_index_gives() -> None:
+    """The per-container memory of spellings never conflates 1 with "1" or True, and stays bounded."""
+    from lambda_function.core import features
+
     numeric = Vocabulary(["-1.0", "0.0", "1.0"], missing=0.0)
     text = Vocabulary(["-1", "1", "None", "O"], missing="None")
     spellings = [0, 0.0, "0", "0.0", 1, "1", 1.0, "1.0", True, False, None, float("nan"), " 1 ", "O", "o", -1, "-1"]
     for vocabulary in (numeric, text):
         expected = [vocabulary.index(value) for value in spellings]
-        assert list(vocabulary.positions(spellings)) == expected
+        assert vocabulary.positions(spellings) == expected
+        assert vocabulary.positions(spellings[::-1]) == expected[::-1]  # now answered from memory
     many = Vocabulary(["a"], missing=None)
+    many.positions([f"code-{i}" for i in range(features.REMEMBERED_SPELLINGS + 500)])
+    assert len(many._text) == features.REMEMBERED_SPELLINGS
     assert many.positions(["a", float("nan"), float("nan")]) == [0, -1, -1]
     assert many.positions(np.array(["a", None, "b"], dtype=object)) == [0, -1, -1]  # any sequence
     assert many.positions([]) == []
