@@ -378,8 +378,9 @@ def _tricks(tricks: dict[str, Any] | None) -> list[str]:
         "The HTTP handler does a few things its frameworks would do otherwise. Each row replaces one of "
         "them by the idiomatic way and keeps the rest as shipped (`bench/tricks_worker.py`); all rows "
         "alternate in blocks in one process on the same API Gateway events (1 customer; 1000 customers, all the "
-        "fields a synthetic statement has). A departure stays only while the idiom's row is at least 1.10x the "
-        "shipped one on its path (issue #28: it must buy at least 10%).",
+        "fields a synthetic statement has; 1000 customers sending only the model's inputs, categoricals spelt as text "
+        "as the original service's clients send them). A departure stays only while the idiom's row is at least "
+        "1.10x the shipped one on its path (issue #28: it must buy at least 10%).",
         "",
         "| variant | 1 customer p50 | vs shipped | 1000 customers p50 | vs shipped | 1000 customers p99 "
         "| 1000, model inputs only, p50 | vs shipped |",

@@ -169,7 +169,11 @@ def main() -> None:
 
             assert HTTP.loaded.model is not None
             keep = {"customer_ID", "S_2", *HTTP.loaded.model.inputs}
-            sample = [{name: value for name, value in c.items() if name in keep} for c in sample]
+            codes = set(HTTP.loaded.model.pipeline.vocabularies)  # spelt as text, as the HTTP section's body does
+            sample = [
+                {name: str(float(v)) if name in codes and not isinstance(v, str) else v for name, v in c.items()}
+                for c in ({name: value for name, value in c.items() if name in keep} for c in sample)
+            ]
         event = http_api_v2("POST", "/v1/predict", json.dumps({"customers": sample}))
         calls = {}
         for name, (handler, context) in found.items():
