@@ -325,6 +325,24 @@ def test_statement_dates_must_be_text(committed_model: Model) -> None:
         }
 
 
+def test_long_dates_that_are_not_dates_are_refused_and_not_remembered(committed_model: Model) -> None:
+    """#30: distinct megabyte-long S_2 values, each a 400 with a short message, none kept after."""
+    from lambda_function.api.v2 import request
+
+    handler = http_handler(committed_model, Settings(max_body_bytes=2_000_000)).handler
+    before = request._remembered_date.cache_info().currsize
+    for index in range(5):
+        text = f"{index}" + "x" * 1_000_000
+        inputs = [
+            {"name": "customer_ID", "shape": [1], "datatype": "BYTES", "data": ["a"]},
+            {"name": "S_2", "shape": [1], "datatype": "BYTES", "data": [text]},
+        ]
+        response = handler(http_api_v2("POST", INFER, {"inputs": inputs}), LambdaContext("api", 30))
+        assert response["statusCode"] == 400 and len(response["body"]) < 300
+        assert "is not a date YYYY-MM-DD" in json.loads(response["body"])["error"]
+    assert request._remembered_date.cache_info().currsize == before
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     rows=st.integers(1, 4),

@@ -120,10 +120,24 @@ def _dates(values: Any) -> list[dt.date | None]:
     return list(map(known.__getitem__, values))
 
 
-@functools.lru_cache(maxsize=4096, typed=True)
+REMEMBERED_DATE_LENGTH = 64  # a date with a time, an offset and blanks around it is shorter
+
+
 def _statement_date(value: Any) -> dt.date | None | str:
     """A BYTES element as a statement date, None where missing, or what is wrong with it.
-    Kept: the same few month-end dates come in request after request."""
+    Short ones are remembered (the same few month-end dates come in request after request);
+    what could never be a date is not, so no client text stays in memory after its request."""
+    if isinstance(value, bytes | str) and len(value) <= REMEMBERED_DATE_LENGTH:
+        return _remembered_date(value)
+    return _read_date(value)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _remembered_date(value: Any) -> dt.date | None | str:
+    return _read_date(value)
+
+
+def _read_date(value: Any) -> dt.date | None | str:
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -132,7 +146,8 @@ def _statement_date(value: Any) -> dt.date | None | str:
     if value is None or (isinstance(value, str) and is_blank(value)):
         return None
     if not isinstance(value, str) or not _DATE.match(value.strip()):
-        return f"{value!r} is not a date YYYY-MM-DD"
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        return f"{shown} is not a date YYYY-MM-DD"
     return date_of(value.strip())
 
 
