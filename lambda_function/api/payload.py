@@ -120,9 +120,6 @@ _FAST_TYPES = {
 }
 
 
-_NOT_BLANK = NOT_BLANK_PATTERN
-
-
 class FastPath:
     """Decodes and type-checks, in one pass (msgspec), bodies whose customers carry only `features`.
 
@@ -135,7 +132,10 @@ class FastPath:
     def __init__(self, name: str, features: Iterable[str]) -> None:
         wanted = set(features)
         fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
-            (CUSTOMER_ID, Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=_NOT_BLANK)]),
+            (
+                CUSTOMER_ID,
+                Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=NOT_BLANK_PATTERN)],
+            ),
             (STATEMENT_DATE, dt.date | None, None),
         ]
         for feature in FEATURES:
