@@ -9,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from .recipe import DEFAULT_MODEL_NAME
+
+NAME_HELP = f"the name the model answers to on V2 paths (default: {DEFAULT_MODEL_NAME}, as the README and events/ use)"
 DEFAULT_MODEL = os.environ.get("MODEL_URI") or str(Path(__file__).resolve().parent.parent / "model")
 
 
@@ -191,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="model directory to write")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--trees", type=int, default=300)
-    train.add_argument("--name", default="amex-default-xgboost")
+    train.add_argument("--name", default=DEFAULT_MODEL_NAME, help=NAME_HELP)
     train.add_argument("--model-version", help="default: the creation time")
     train.add_argument("--threshold", type=float, default=0.5, help="decision threshold for `default`")
     train.add_argument("--note", default="", help="free text stored in the manifest")
@@ -208,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     legacy.add_argument("--imputer", required=True, help="SimpleImputer pickle")
     legacy.add_argument("--model", required=True, help="joblib Pipeline or XGBClassifier/Booster")
     legacy.add_argument("--out", required=True, help="model directory to write")
-    legacy.add_argument("--name", default="amex-default-xgboost-legacy")
+    legacy.add_argument("--name", default=DEFAULT_MODEL_NAME, help=NAME_HELP)
     legacy.add_argument("--model-version")
     legacy.add_argument("--threshold", type=float, default=0.5)
     legacy.set_defaults(run=_import_legacy)

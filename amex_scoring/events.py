@@ -18,6 +18,7 @@ from urllib.parse import quote_plus
 
 import pyarrow.parquet as pq
 
+from .recipe import DEFAULT_MODEL_NAME
 from .synth import write_synthetic
 
 ACCOUNT = "123456789012"
@@ -185,7 +186,7 @@ def s3_put(key: str, bucket: str = BUCKET, size: int = 1048576, version_id: str 
     return event
 
 
-def v2_infer(customers: list[dict[str, Any]], binary: bool, model: str = "amex-default-xgboost") -> dict[str, Any]:
+def v2_infer(customers: list[dict[str, Any]], binary: bool, model: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
     """An Open Inference Protocol request of these customers' statements, one input per field
     (numbers as FP64, text as BYTES); with `binary`, as the binary tensor extension sends it,
     which API Gateway hands to Lambda base64-encoded."""

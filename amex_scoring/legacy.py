@@ -24,6 +24,7 @@ from lambda_function.core.scoring import Model
 
 from .golden import GOLDEN_CUSTOMERS, golden
 from .recipe import (
+    DEFAULT_MODEL_NAME,
     input_schema,
     manifest_header,
     preprocessing_spec,
@@ -181,7 +182,7 @@ def import_legacy(
     model_path: str | Path,
     out: str | Path,
     *,
-    name: str = "amex-default-xgboost-legacy",
+    name: str = DEFAULT_MODEL_NAME,
     version: str | None = None,
     threshold: float = 0.5,
 ) -> dict[str, Any]:

@@ -95,6 +95,11 @@ def preprocessing_spec(
     }
 
 
+# The name every model answers to unless its maker says otherwise (`--name`): the README's V2
+# paths, its Triton example and events/ use it, so they work for a trained or an imported model alike.
+DEFAULT_MODEL_NAME = "amex-default-xgboost"
+
+
 def manifest_header(name: str, version: str | None, source: str) -> dict[str, Any]:
     """Name, version (default: the creation time), creation time and source of a new model."""
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)

@@ -17,6 +17,7 @@ from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
 from .golden import GOLDEN_CUSTOMERS, golden, with_unseen_and_missing
 from .recipe import (
     CATEGORICAL_INPUTS,
+    DEFAULT_MODEL_NAME,
     NUMERIC_INPUTS,
     input_schema,
     latest_statement_per_customer,
@@ -105,7 +106,7 @@ def train(
     n_estimators: int = 300,
     max_depth: int = 5,
     learning_rate: float = 0.05,
-    name: str = "amex-default-xgboost",
+    name: str = DEFAULT_MODEL_NAME,
     version: str | None = None,
     threshold: float = 0.5,
     source_note: str = "",
