@@ -39,12 +39,9 @@ test: install lint
 bench: install
 	$(BIN)/python -m bench.run
 
-# The committed model: synthetic data, fixed seeds. See model/README.md.
+# The committed model: synthetic data, fixed seeds (amex_scoring/synthetic_model.py). See model/README.md.
 model: install
-	$(BIN)/amex-scoring synth --customers 30000 --seed 1 --out data/train.parquet --labels data/train_labels.csv
-	$(BIN)/amex-scoring train --data data/train.parquet --labels data/train_labels.csv --out model --seed 42 \
-		--model-version 1.0.0-synthetic \
-		--note "synthetic AmEx-layout data (amex-scoring synth --customers 30000 --seed 1); not a real credit model"
+	$(BIN)/python -m amex_scoring.synthetic_model --out model
 
 events: install
 	$(BIN)/python -c "from amex_scoring.events import write_events; write_events('events')"

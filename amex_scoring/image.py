@@ -76,11 +76,12 @@ def runtime_dependencies(python: str, cache: Path = ROOT / ".venv" / "image-deps
     return install_target(["-r", str(RUNTIME_LOCK)], cache / key, python)
 
 
-def task_folder(target: Path, python: str) -> Path:
-    """The Dockerfile's COPY steps and its compileall, into `target`."""
-    for folder in COPIED:
+def task_folder(target: Path, python: str, model: Path = ROOT / "model") -> Path:
+    """The Dockerfile's COPY steps and its compileall, into `target`; `model` is what lands in
+    /var/task/model (the Dockerfile copies `model/`; the tests bake their own)."""
+    for folder, source in zip(COPIED, (ROOT / "lambda_function", model), strict=True):
         shutil.rmtree(target / folder, ignore_errors=True)
-        shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(source, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([python, "-m", "compileall", "-q", str(target)], check=True)
     return target
 
@@ -113,9 +114,10 @@ class ImageFolder:
     runtime_client: Path
 
     @classmethod
-    def build(cls, target: Path) -> ImageFolder:
+    def build(cls, target: Path, model: Path = ROOT / "model") -> ImageFolder:
         python = lambda_python(required=True)  # never prove the image on another interpreter
-        return cls(python, task_folder(target, python), runtime_dependencies(python), runtime_client(python))
+        task = task_folder(target, python, model)
+        return cls(python, task, runtime_dependencies(python), runtime_client(python))
 
 
 def runtime_client(python: str, cache: Path = ROOT / ".venv" / "lambda-runtime") -> Path:

@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 
 from lambda_function.core.artifacts import write_model_directory
-from lambda_function.core.drift import category_bins, numeric_bins
+from lambda_function.core.drift import build_reference
 from lambda_function.core.features import FeaturePipeline
 from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
 
 from .golden import GOLDEN_CUSTOMERS, golden, with_unseen_and_missing
+from .model_readme import write_model_readme
 from .recipe import (
     CATEGORICAL_INPUTS,
     DEFAULT_MODEL_NAME,
@@ -110,7 +111,10 @@ def train(
     version: str | None = None,
     threshold: float = 0.5,
     source_note: str = "",
+    command: str = "",
 ) -> dict[str, Any]:
+    """Train the recipe, check the exported pipeline against scikit-learn, write the model
+    directory `out` with its reference, golden customers and README. `command` is recorded."""
     import xgboost
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.impute import SimpleImputer
@@ -178,6 +182,7 @@ def train(
             "labels": Path(labels).name,
             "seed": seed,
             "note": source_note,
+            "command": command,
             "xgboost": xgboost.__version__,
             "params": {
                 "n_estimators": n_estimators,
@@ -189,6 +194,7 @@ def train(
         "inputs": input_schema(spec),
         "threshold": threshold,
         "metrics": metrics,
+        "reference": {"data": Path(data).name, "customers": reference["customers"]},
     }
     booster_bytes = bytes(booster.save_raw("ubj"))
     reference_customers = with_unseen_and_missing(
@@ -202,6 +208,7 @@ def train(
         reference,
         golden=_self_scored(manifest, spec, booster_bytes, reference_customers),
     )
+    write_model_readme(out)
     return manifest
 
 
@@ -237,10 +244,8 @@ def _reference(pipeline: FeaturePipeline, booster: Any, customers: pd.DataFrame)
     """Training distributions of the score and of each input, for PSI drift checks."""
     encoded = pipeline.encode(_columns(customers, pipeline), len(customers))
     scores = booster.inplace_predict(encoded.matrix).astype(np.float64)
-    inputs: dict[str, Any] = {name: numeric_bins(values) for name, values in encoded.numeric.items()}
-    for name, positions in encoded.positions.items():
-        inputs[name] = category_bins(positions, len(pipeline.vocabularies[name].categories))
-    return {"customers": len(customers), "score": numeric_bins(scores), "inputs": inputs}
+    categories = {name: len(vocabulary.categories) for name, vocabulary in pipeline.vocabularies.items()}
+    return build_reference({**encoded.numeric, **encoded.positions, "score": scores}, categories)
 
 
 def describe(manifest: dict[str, Any]) -> str:

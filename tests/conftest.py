@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
 import pytest
-from helpers import COMMITTED_MODEL, LEGACY, LEGACY_FILES
+from helpers import LEGACY, LEGACY_FILES, SYNTHETIC_MODEL
 from runtimes import Runtimes
 
 from amex_scoring.image import ImageFolder
@@ -21,6 +23,19 @@ from amex_scoring.image import ImageFolder
 # Handlers read their settings at import; keep them quiet and deterministic in tests.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "amex-scoring")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's model before anything imports a handler: built from the synthetic recipe
+    (about 10 s, once per code version), and what MODEL_URI names for the whole session."""
+    if not (SYNTHETIC_MODEL / "manifest.json").is_file():
+        from amex_scoring.synthetic_model import write_synthetic_model
+
+        for stale in SYNTHETIC_MODEL.parent.glob("synthetic-*"):  # other code versions', a day old
+            if time.time() - stale.stat().st_mtime > 86_400:
+                shutil.rmtree(stale, ignore_errors=True)
+        write_synthetic_model(SYNTHETIC_MODEL, command="tests/conftest.py (the test suite's own model)")
+    os.environ["MODEL_URI"] = str(SYNTHETIC_MODEL)
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +55,10 @@ def legacy_model_dir(legacy_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="session")
-def committed_model():
+def synthetic_model():
     from lambda_function.core.scoring import Model
 
-    return Model(str(COMMITTED_MODEL)).load()
+    return Model(str(SYNTHETIC_MODEL)).load()
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +99,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def image(tmp_path_factory: pytest.TempPathFactory) -> ImageFolder:
     """The image's /var/task (and /var/runtime) without Docker: amex_scoring/image.py."""
-    return ImageFolder.build(tmp_path_factory.mktemp("var-task"))
+    return ImageFolder.build(tmp_path_factory.mktemp("var-task"), model=SYNTHETIC_MODEL)
 
 
 @pytest.fixture(scope="module")

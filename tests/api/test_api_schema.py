@@ -7,7 +7,7 @@ import os
 
 import pytest
 import schemathesis
-from helpers import COMMITTED_MODEL
+from helpers import SYNTHETIC_MODEL
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS
 from schemathesis.config import SchemathesisConfig
@@ -27,7 +27,7 @@ CONFIG = SchemathesisConfig.from_dict(
         "checks": {"negative_data_rejection": {"expected-statuses": REJECTIONS}},
     }
 )
-APP = http_handler(Model(str(COMMITTED_MODEL)).load(), Settings(max_batch=20)).asgi_app
+APP = http_handler(Model(str(SYNTHETIC_MODEL)).load(), Settings(max_batch=20)).asgi_app
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 ALL_CHECKS = CHECKS.get_all()
 

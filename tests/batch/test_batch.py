@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from helpers import COMMITTED_MODEL, get, invoke, keys_in, parquet_bytes, predictions, upload
+from helpers import SYNTHETIC_MODEL, get, invoke, keys_in, parquet_bytes, predictions, upload
 from serving import batch
 
 from amex_scoring.events import s3_put
@@ -31,7 +31,7 @@ def cli_scores(statements_file: Path, tmp_path_factory: pytest.TempPathFactory) 
     from amex_scoring.cli import main
 
     out = tmp_path_factory.mktemp("cli") / "out.parquet"
-    assert main(["score", "--model", str(COMMITTED_MODEL), str(statements_file), str(out)]) == 0
+    assert main(["score", "--model", str(SYNTHETIC_MODEL), str(statements_file), str(out)]) == 0
     table = pq.read_table(out)
     return dict(zip(table["customer_ID"].to_pylist(), table["prediction"].to_pylist(), strict=True))
 
@@ -55,7 +55,7 @@ def test_a_landed_file_is_scored_with_a_summary(bucket: str, statements_file: Pa
     assert summary["input"]["size"] == statements_file.stat().st_size and len(summary["input"]["etag"]) == 32
     assert summary["rows_read"] == rows and summary["customers_scored"] == 300
     assert summary["statements_superseded"] == rows - 300
-    assert summary["model"]["checksum"] == Model(str(COMMITTED_MODEL)).load().checksum
+    assert summary["model"]["checksum"] == Model(str(SYNTHETIC_MODEL)).load().checksum
     quantiles = list(summary["score_quantiles"].values())
     assert quantiles == sorted(quantiles) and set(summary["score_quantiles"]) >= {"p01", "p50", "p99"}
     assert summary["share_default"] == pytest.approx(np.mean(np.array(list(cli_scores.values())) >= 0.5))
@@ -166,12 +166,12 @@ def test_keys_outside_the_input_are_ignored(bucket: str, statements_file: Path, 
     assert keys_in(bucket) == [key]
 
 
-def test_csv_gz_input_and_kaggle_csv_output(bucket: str, statements_file: Path, cli_scores, committed_model) -> None:
+def test_csv_gz_input_and_kaggle_csv_output(bucket: str, statements_file: Path, cli_scores, synthetic_model) -> None:
     text = io.BytesIO()
     pacsv.write_csv(pq.read_table(statements_file), text)
     upload(bucket, "incoming/2026/11/statements.csv.gz", gzip.compress(text.getvalue()))
     settings = dataclasses.replace(Settings.from_env(), output_format="csv", output_bucket=None)
-    scorer = batch.BatchScorer(committed_model, settings)
+    scorer = batch.BatchScorer(synthetic_model, settings)
     result = scorer.process(batch.S3Object(bucket, "incoming/2026/11/statements.csv.gz"), lambda: 900_000)
     assert result["status"] == "scored"
     lines = get(bucket, "scored/2026/11/statements.csv.gz.predictions.csv").decode().splitlines()
@@ -182,7 +182,7 @@ def test_csv_gz_input_and_kaggle_csv_output(bucket: str, statements_file: Path, 
 
 
 def test_the_model_can_come_from_s3(bucket: str, statements_file: Path, cli_scores, tmp_path: Path) -> None:
-    for path in COMMITTED_MODEL.iterdir():
+    for path in SYNTHETIC_MODEL.iterdir():
         s3_client().upload_file(str(path), bucket, f"models/current/{path.name}")
     model = Model(f"s3://{bucket}/models/current/", cache_dir=str(tmp_path)).load()
     upload(bucket, "incoming/march.parquet", statements_file)

@@ -171,7 +171,7 @@ def test_dictionary_codes_past_their_dictionary_are_an_input_error() -> None:
 
 
 def test_ids_with_commas_quotes_or_line_breaks_survive_a_csv_output(
-    bucket: str, statements_file: Path, committed_model: Model
+    bucket: str, statements_file: Path, synthetic_model: Model
 ) -> None:
     """IDs unquoted as usual; where one needs quoting, every ID is quoted, and a CSV reader gets
     back exactly the IDs and scores of the Parquet output."""
@@ -182,7 +182,7 @@ def test_ids_with_commas_quotes_or_line_breaks_survive_a_csv_output(
     assert invoke(bucket, "incoming/odd-ids.parquet")["status"] == "scored"
     expected = predictions(bucket, "scored/odd-ids.parquet.predictions.parquet")
     settings = dataclasses.replace(Settings.from_env(), output_format="csv")
-    result = BatchScorer(committed_model, settings).process(
+    result = BatchScorer(synthetic_model, settings).process(
         S3Object(bucket, "incoming/odd-ids.parquet"), lambda: 900_000
     )
     assert result["status"] == "scored"

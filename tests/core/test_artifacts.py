@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import COMMITTED_MODEL, keys_in
+from helpers import SYNTHETIC_MODEL, keys_in
 
 from lambda_function.core.artifacts import ArtifactError, load_artifacts
 from lambda_function.core.scoring import Model
@@ -17,18 +17,18 @@ from lambda_function.s3 import s3_client
 @pytest.fixture
 def model_copy(tmp_path: Path) -> Path:
     target = tmp_path / "model"
-    shutil.copytree(COMMITTED_MODEL, target)
+    shutil.copytree(SYNTHETIC_MODEL, target)
     return target
 
 
-def test_committed_model_loads_and_is_described(committed_model: Model) -> None:
-    manifest = committed_model.manifest
+def test_synthetic_model_loads_and_is_described(synthetic_model: Model) -> None:
+    manifest = synthetic_model.manifest
     assert manifest["format_version"] == 1
     assert manifest["source"] == "trained"
     assert set(manifest["files"]) == {"preprocessing.json", "model.ubj", "reference.json", "golden.json"}
     assert {"auc", "gini", "amex_metric"} <= set(manifest["metrics"])
-    assert len(committed_model.inputs) == 21
-    assert len(committed_model.checksum) == 64
+    assert len(synthetic_model.inputs) == 21
+    assert len(synthetic_model.checksum) == 64
 
 
 @pytest.mark.parametrize("name", ["model.ubj", "preprocessing.json", "reference.json", "golden.json"])
@@ -76,18 +76,18 @@ def test_a_booster_that_does_not_output_probabilities_is_refused(model_copy: Pat
 
 
 def test_model_loads_from_s3_once_and_reuses_the_cache(bucket: str, tmp_path: Path) -> None:
-    for path in COMMITTED_MODEL.iterdir():
+    for path in SYNTHETIC_MODEL.iterdir():
         s3_client().upload_file(str(path), bucket, f"models/v1/{path.name}")
     cache = tmp_path / "cache"
     first = Model(f"s3://{bucket}/models/v1/", cache_dir=str(cache)).load()
-    assert first.checksum == Model(str(COMMITTED_MODEL)).load().checksum
+    assert first.checksum == Model(str(SYNTHETIC_MODEL)).load().checksum
     [cached] = [p for p in cache.iterdir() if not p.name.startswith(".")]
     marker = cached / "model.ubj"
     stamp = marker.stat().st_mtime_ns
     Model(f"s3://{bucket}/models/v1", cache_dir=str(cache)).load()  # warm: no download
     assert marker.stat().st_mtime_ns == stamp
     # A new upload changes the ETags, and so the cache key.
-    manifest = json.loads((COMMITTED_MODEL / "manifest.json").read_text())
+    manifest = json.loads((SYNTHETIC_MODEL / "manifest.json").read_text())
     manifest["version"] = "2"
     s3_client().put_object(Bucket=bucket, Key="models/v1/manifest.json", Body=json.dumps(manifest).encode())
     assert Model(f"s3://{bucket}/models/v1/", cache_dir=str(cache)).load().version == "2"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost
-from helpers import COMMITTED_MODEL
+from helpers import SYNTHETIC_MODEL
 
 from lambda_function.core.booster import Booster, BoosterError, library_path
 
@@ -23,7 +23,7 @@ def _matrix(columns: int, rows: int = 400) -> np.ndarray:
 @pytest.fixture(params=["committed", "legacy"])
 def model_file(request: pytest.FixtureRequest) -> Path:
     if request.param == "committed":
-        return COMMITTED_MODEL / "model.ubj"
+        return SYNTHETIC_MODEL / "model.ubj"
     return request.getfixturevalue("legacy_model_dir") / "model.ubj"
 
 
@@ -66,7 +66,7 @@ def test_trees_split_infinity_as_the_largest_float32(model_file: Path) -> None:
 
 def test_the_output_survives_the_next_call() -> None:
     """XGBoost reuses its output buffer; what predict returned must not change after."""
-    booster = Booster((COMMITTED_MODEL / "model.ubj").read_bytes())
+    booster = Booster((SYNTHETIC_MODEL / "model.ubj").read_bytes())
     matrix = _matrix(booster.num_features, rows=10)
     first = booster.predict(matrix)
     kept = first.copy()
@@ -76,7 +76,7 @@ def test_the_output_survives_the_next_call() -> None:
 
 
 def test_empty_input_and_wrong_shapes() -> None:
-    booster = Booster((COMMITTED_MODEL / "model.ubj").read_bytes())
+    booster = Booster((SYNTHETIC_MODEL / "model.ubj").read_bytes())
     assert booster.predict(np.empty((0, booster.num_features))).shape == (0,)
     assert booster.contributions(np.empty((0, booster.num_features))).shape == (0, booster.num_features + 1)
     with pytest.raises(ValueError, match=f"expected a \\(rows, {booster.num_features}\\) matrix"):
@@ -90,13 +90,13 @@ def test_a_corrupt_model_is_refused_with_xgboosts_message() -> None:
     with pytest.raises(BoosterError) as error:
         Booster(b"{not a model")
     assert str(error.value)
-    truncated = (COMMITTED_MODEL / "model.ubj").read_bytes()[:1000]
+    truncated = (SYNTHETIC_MODEL / "model.ubj").read_bytes()[:1000]
     with pytest.raises(BoosterError):
         Booster(truncated)
 
 
 def test_the_learner_config_names_the_objective() -> None:
-    booster = Booster((COMMITTED_MODEL / "model.ubj").read_bytes())
+    booster = Booster((SYNTHETIC_MODEL / "model.ubj").read_bytes())
     assert booster.config()["learner"]["objective"]["name"] == "binary:logistic"
 
 

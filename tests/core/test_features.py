@@ -96,8 +96,8 @@ def test_integer_codes_looked_up_by_table_give_what_index_gives(
     assert vocabulary.number_positions(array).tolist() == searching.number_positions(array).tolist() == expected
 
 
-def test_unseen_categories_are_reported_with_what_the_client_sent(committed_model) -> None:
-    pipeline = committed_model.pipeline
+def test_unseen_categories_are_reported_with_what_the_client_sent(synthetic_model) -> None:
+    pipeline = synthetic_model.pipeline
     encoded = pipeline.encode({"D_63": ["CO", "ZZ", 7, "CO"], "B_30": [9, 0, "0", "9.0"]}, 4)
     assert encoded.warnings == [
         ["B_30: unseen category 9, encoded as all zeros"],
@@ -157,8 +157,8 @@ def test_matrix_equals_simple_imputer_and_dict_vectorizer(statements_file) -> No
     assert "D_63: unseen category 'ZZ', encoded as all zeros" in encoded.warnings[0]
 
 
-def test_categorical_columns_from_parquet_codes_and_json_values_agree(committed_model) -> None:
-    pipeline = committed_model.pipeline
+def test_categorical_columns_from_parquet_codes_and_json_values_agree(synthetic_model) -> None:
+    pipeline = synthetic_model.pipeline
     as_json = {"B_30": [0, "0.0", "1", 2.0, None, -0.0, 9], "D_64": ["O", None, "-1", "U", "R", "O", "O"]}
     as_codes = {
         "B_30": np.array([0.0, 0.0, 1.0, 2.0, np.nan, -0.0, 9.0]),  # a file's numeric column

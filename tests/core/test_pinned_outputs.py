@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers import COMMITTED_MODEL, ROOT
+from helpers import ROOT, SYNTHETIC_MODEL
 from serving import api
 
 from amex_scoring.events import http_api_v2
@@ -88,36 +88,36 @@ def test_the_explain_output_of_one_customer_is_exactly_this() -> None:
     assert all(round(reason["contribution"], 6) == reason["contribution"] for reason in prediction["reasons"])
 
 
-def test_an_unseen_category_is_explained_as_no_value(committed_model: Model) -> None:
-    columns = {name: [CUSTOMER.get(name)] for name in committed_model.inputs} | {"D_63": ["ZZ"], "D_64": ["O"]}
-    scores = committed_model.predict(columns, 1)
+def test_an_unseen_category_is_explained_as_no_value(synthetic_model: Model) -> None:
+    columns = {name: [CUSTOMER.get(name)] for name in synthetic_model.inputs} | {"D_63": ["ZZ"], "D_64": ["O"]}
+    scores = synthetic_model.predict(columns, 1)
     reasons = {
-        r["feature"]: r["value"] for r in committed_model.explain(scores.encoded, len(committed_model.inputs))[0]
+        r["feature"]: r["value"] for r in synthetic_model.explain(scores.encoded, len(synthetic_model.inputs))[0]
     }
     assert reasons["D_63"] is None and reasons["D_64"] == "O"
 
 
-def test_a_probability_equal_to_the_threshold_is_a_default(committed_model: Model) -> None:
-    columns = {name: [CUSTOMER.get(name)] for name in committed_model.inputs}
-    at = Model(str(COMMITTED_MODEL), threshold=PROBABILITY).load().predict(columns, 1)
-    above = Model(str(COMMITTED_MODEL), threshold=float(np.nextafter(PROBABILITY, 1.0))).load().predict(columns, 1)
+def test_a_probability_equal_to_the_threshold_is_a_default(synthetic_model: Model) -> None:
+    columns = {name: [CUSTOMER.get(name)] for name in synthetic_model.inputs}
+    at = Model(str(SYNTHETIC_MODEL), threshold=PROBABILITY).load().predict(columns, 1)
+    above = Model(str(SYNTHETIC_MODEL), threshold=float(np.nextafter(PROBABILITY, 1.0))).load().predict(columns, 1)
     assert at.probability[0] == PROBABILITY and at.default.tolist() == [True]
     assert above.default.tolist() == [False]
-    assert committed_model.predict(columns, 1).default.tolist() == [False]  # the manifest's 0.5
+    assert synthetic_model.predict(columns, 1).default.tolist() == [False]  # the manifest's 0.5
 
 
-def test_a_customer_with_an_infinite_input_gets_no_score(committed_model: Model) -> None:
-    columns = {name: [CUSTOMER.get(name)] * 2 for name in committed_model.inputs} | {"D_75": [float("inf"), 0.1]}
-    probability = committed_model.predict(columns, 2).probability
+def test_a_customer_with_an_infinite_input_gets_no_score(synthetic_model: Model) -> None:
+    columns = {name: [CUSTOMER.get(name)] * 2 for name in synthetic_model.inputs} | {"D_75": [float("inf"), 0.1]}
+    probability = synthetic_model.predict(columns, 2).probability
     assert math.isnan(probability[0]) and 0.0 < probability[1] < 1.0
 
 
-def test_contributions_and_the_bias_add_up_to_the_log_odds(committed_model: Model) -> None:
+def test_contributions_and_the_bias_add_up_to_the_log_odds(synthetic_model: Model) -> None:
     """SHAP's identity: a flipped sign or a dropped input breaks it."""
-    columns = {name: [CUSTOMER.get(name)] for name in committed_model.inputs}
-    scores = committed_model.predict(columns, 1)
-    every = committed_model.explain(scores.encoded, len(committed_model.inputs))[0]
-    bias = float(committed_model.booster.contributions(scores.encoded.matrix)[0, -1])
+    columns = {name: [CUSTOMER.get(name)] for name in synthetic_model.inputs}
+    scores = synthetic_model.predict(columns, 1)
+    every = synthetic_model.explain(scores.encoded, len(synthetic_model.inputs))[0]
+    bias = float(synthetic_model.booster.contributions(scores.encoded.matrix)[0, -1])
     margin = math.log(PROBABILITY / (1 - PROBABILITY))
     assert sum(reason["contribution"] for reason in every) + bias == pytest.approx(margin, abs=1e-4)
     magnitudes = [abs(reason["contribution"]) for reason in every]
@@ -136,22 +136,22 @@ def test_psi_is_the_textbook_formula_on_a_hand_made_histogram() -> None:
 
 
 def test_an_all_null_column_in_a_file_is_imputed_with_the_training_median(
-    statements_file: Path, tmp_path: Path, committed_model: Model
+    statements_file: Path, tmp_path: Path, synthetic_model: Model
 ) -> None:
     table = pq.read_table(statements_file)
-    median = committed_model.pipeline.imputation["D_48"]
+    median = synthetic_model.pipeline.imputation["D_48"]
     assert median == 0.5002148747444153
     at = table.schema.get_field_index("D_48")
     nulls, filled = tmp_path / "nulls.parquet", tmp_path / "filled.parquet"
     pq.write_table(table.set_column(at, "D_48", pa.nulls(table.num_rows, pa.null())), nulls)
     pq.write_table(table.set_column(at, "D_48", pa.array(np.full(table.num_rows, median))), filled)
-    scored = [score_statements(committed_model, local_opener(path), "parquet") for path in (nulls, filled)]
+    scored = [score_statements(synthetic_model, local_opener(path), "parquet") for path in (nulls, filled)]
     assert scored[0].predictions.equals(scored[1].predictions)
     assert np.all(scored[0].drift_inputs["D_48"] == median)
 
 
 def test_the_thread_count_reaches_xgboost() -> None:
-    booster = Booster((COMMITTED_MODEL / "model.ubj").read_bytes())
+    booster = Booster((SYNTHETIC_MODEL / "model.ubj").read_bytes())
     matrix = np.zeros((2, booster.num_features), dtype=np.float32)
     for threads in (1, 0, 2):
         booster.predict(matrix, threads=threads)
@@ -165,7 +165,7 @@ def test_a_collected_booster_frees_its_memory() -> None:
 import gc, os, sys
 sys.path.insert(0, {str(ROOT)!r})
 from lambda_function.core.booster import Booster
-data = open({str(COMMITTED_MODEL / "model.ubj")!r}, "rb").read()
+data = open({str(SYNTHETIC_MODEL / "model.ubj")!r}, "rb").read()
 def rss(): return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 Booster(data)
 gc.collect()
@@ -187,16 +187,16 @@ print(per_booster, rss() - before)
     assert growth < 20 * per_booster  # 200 leaked would be 200x
 
 
-def test_predictions_are_read_back_from_files_exactly(statements_file: Path, committed_model: Model) -> None:
+def test_predictions_are_read_back_from_files_exactly(statements_file: Path, synthetic_model: Model) -> None:
     """The file path reads the same values the HTTP path is given: one customer, both ways."""
     table = pq.read_table(statements_file)
     first = table.slice(0, 1)
     sink = io.BytesIO()
     pq.write_table(first, sink)
     [row] = first.to_pylist()
-    scored = score_statements(committed_model, lambda: pa.BufferReader(sink.getvalue()), "parquet")
-    columns = {name: [row[name]] for name in committed_model.inputs}
-    assert scored.predictions["prediction"][0].as_py() == float(committed_model.predict(columns, 1).probability[0])
+    scored = score_statements(synthetic_model, lambda: pa.BufferReader(sink.getvalue()), "parquet")
+    columns = {name: [row[name]] for name in synthetic_model.inputs}
+    assert scored.predictions["prediction"][0].as_py() == float(synthetic_model.predict(columns, 1).probability[0])
 
 
 def test_psi_edges_single_values_and_empty_bins() -> None:

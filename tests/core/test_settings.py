@@ -92,20 +92,24 @@ def test_the_template_sets_no_setting_to_another_value_than_its_default() -> Non
     assert checked >= 4  # the prefixes and the output format, at least
 
 
-def test_both_handlers_start_whatever_the_configuration_and_say_why(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+def test_no_function_starts_with_a_setting_or_model_that_would_fail_every_request(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lambda_function.core.scoring import load_for_handler
+    """The one start-up policy (`load_for_handler`): the reason in one line, logged once; in
+    Lambda an init error (tests/platform/test_lambda_runtime.py), for serve and invoke an exit."""
+    from lambda_function.core.scoring import StartupError, load_for_handler
 
-    monkeypatch.setenv("MAX_BATCH", "many")
+    for variable, value, reason in [
+        ("MAX_BATCH", "many", "bad configuration: environment variable MAX_BATCH must be an integer, got 'many'"),
+        ("MAX_BATCH", "0", "bad configuration: environment variable MAX_BATCH must be at least 1, got '0'"),
+        ("DECISION_THRESHOLD", "abc", "bad configuration: environment variable DECISION_THRESHOLD must be a number"),
+        ("MODEL_URI", str(tmp_path / "none"), f"model failed to load from {tmp_path / 'none'}: model directory not"),
+    ]:
+        with monkeypatch.context() as patched:
+            patched.setenv(variable, value)
+            with pytest.raises(StartupError) as raised:
+                load_for_handler()
+        assert str(raised.value).startswith(reason), str(raised.value)
+        assert str(raised.value).split(": ", 1)[1][:30] in capsys.readouterr().out  # the log says why
     loaded = load_for_handler()
-    assert loaded.model is None and loaded.settings == Settings()
-    assert loaded.error == "bad configuration: environment variable MAX_BATCH must be an integer, got 'many'"
-    monkeypatch.delenv("MAX_BATCH")
-    monkeypatch.setenv("MODEL_URI", str(tmp_path / "none"))
-    loaded = load_for_handler()
-    assert loaded.model is None and loaded.settings.model_uri == str(tmp_path / "none")
-    assert loaded.error == f"model directory not found: {tmp_path / 'none'}"
-    monkeypatch.delenv("MODEL_URI")
-    loaded = load_for_handler()
-    assert loaded.error is None and loaded.model is not None and loaded.model.version == "1.0.0-synthetic"
+    assert loaded.model.version == "1.0.0-synthetic"

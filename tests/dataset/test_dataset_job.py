@@ -72,7 +72,7 @@ def parts_of(bucket: str, prefix: str) -> pa.Table:
 
 
 def test_a_dataset_is_scored_once_per_customer_exactly_as_file_by_file(
-    step_functions: StepFunctions, bucket: str, dataset: Path, committed_model: Model
+    step_functions: StepFunctions, bucket: str, dataset: Path, synthetic_model: Model
 ) -> None:
     upload_folder(bucket, dataset, "datasets/book/")
     out = f"s3://{bucket}/scored/book/"
@@ -82,7 +82,7 @@ def test_a_dataset_is_scored_once_per_customer_exactly_as_file_by_file(
     big = [s for s in shards if s["file"]["uri"].endswith("big.parquet")]
     assert len(shards) == 12 and len(big) == 5 and all(s["row_groups"] for s in big)
 
-    single = one_pass(committed_model, dataset)
+    single = one_pass(synthetic_model, dataset)
     expected = {
         c: p
         for s in single.values()
@@ -99,8 +99,8 @@ def test_a_dataset_is_scored_once_per_customer_exactly_as_file_by_file(
     assert summary["customers_scored"] == len(expected) == sum(s.customers for s in single.values())
     assert summary["statements_superseded"] == summary["rows_read"] - summary["customers"]
     scores = np.concatenate([s.drift_inputs["score"] for s in single.values()])
-    reference = committed_model.artifacts.reference
-    assert summary["share_default"] == round(float(np.mean(scores >= committed_model.threshold)), 6)
+    reference = synthetic_model.artifacts.reference
+    assert summary["share_default"] == round(float(np.mean(scores >= synthetic_model.threshold)), 6)
     for q in QUANTILES:  # the score at rank floor(q (n - 1)), to half a bin
         at_rank = np.sort(scores)[int(np.floor(q * (scores.size - 1)))]
         assert abs(summary["score_quantiles"][f"p{round(q * 100):02d}"] - at_rank) <= QUANTILE_PRECISION + 1e-12

@@ -30,7 +30,7 @@ def _predictions(folder: Path) -> dict[str, float]:
 
 
 def test_a_customer_longer_than_a_shard_is_scored_once_by_the_shard_where_it_starts(
-    tmp_path: Path, committed_model: Model, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, synthetic_model: Model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_synthetic(tmp_path / "some.parquet", 6, seed=3)
     table = pq.read_table(tmp_path / "some.parquet")
@@ -45,20 +45,20 @@ def test_a_customer_longer_than_a_shard_is_scored_once_by_the_shard_where_it_sta
         pa.concat_tables([rest.slice(0, cut), long, rest.slice(cut)]), source / "f.parquet", row_group_size=3
     )
     monkeypatch.setenv("SHARD_ROWS", "6")
-    result = score_dataset(str(committed_model.artifacts.directory), str(source), str(tmp_path / "out"))
+    result = score_dataset(str(synthetic_model.artifacts.directory), str(source), str(tmp_path / "out"))
     shards = {
         json.loads(p.read_text())["shard"]: json.loads(p.read_text())
         for p in (tmp_path / "out" / "_work" / "shards").iterdir()
     }
     assert any(s["customers"] == 0 and s["head_rows"] > 0 for s in shards.values())  # only the long customer's rows
     assert any(s["read_ahead_rows"] >= 6 for s in shards.values())  # read past its end, through the next
-    expected = score_statements(committed_model, local_opener(source / "f.parquet"), "parquet")
+    expected = score_statements(synthetic_model, local_opener(source / "f.parquet"), "parquet")
     got = _predictions(tmp_path / "out")
     assert got == dict(zip(*(expected.predictions[k].to_pylist() for k in ("customer_ID", "prediction")), strict=True))
     assert result["rows_read"] == expected.rows_read and result["customers_scored"] == expected.customers
 
 
-def test_csv_files_are_one_shard_each_and_markers_are_not_inputs(tmp_path: Path, committed_model: Model) -> None:
+def test_csv_files_are_one_shard_each_and_markers_are_not_inputs(tmp_path: Path, synthetic_model: Model) -> None:
     source = tmp_path / "in"
     write_synthetic(source / "a.parquet", 40, seed=4)
     pacsv.write_csv(pq.read_table(source / "a.parquet"), source / "b.csv")
@@ -74,13 +74,13 @@ def test_csv_files_are_one_shard_each_and_markers_are_not_inputs(tmp_path: Path,
     # a.parquet has one row group: not split, whatever SHARD_ROWS says
 
 
-def test_customers_in_two_files_are_found_and_fail_the_job(tmp_path: Path, committed_model: Model) -> None:
+def test_customers_in_two_files_are_found_and_fail_the_job(tmp_path: Path, synthetic_model: Model) -> None:
     source = tmp_path / "in"
     write_synthetic(source / "a.parquet", 30, seed=5)
     table = pq.read_table(source / "a.parquet")
     pq.write_table(table.slice(0, 100), source / "b.parquet")  # the first customers again
     with pytest.raises(JobFailed, match="customers in two parts"):
-        score_dataset(str(committed_model.artifacts.directory), str(source), str(tmp_path / "out"))
+        score_dataset(str(synthetic_model.artifacts.directory), str(source), str(tmp_path / "out"))
     summary = json.loads((tmp_path / "out" / "_SUMMARY.json").read_text())
     twice = summary["problems"]["customers_in_two_parts"]
     first = sorted(set(table.slice(0, 100)["customer_ID"].to_pylist()))
@@ -105,17 +105,17 @@ def test_equal_ids_have_equal_fingerprints_and_others_differ() -> None:
     assert id_fingerprints(pa.array(["y", *uniform]).slice(1)).tolist() == id_fingerprints(pa.array(uniform)).tolist()
 
 
-def test_a_second_job_into_the_same_output_leaves_nothing_of_the_first(tmp_path: Path, committed_model: Model) -> None:
+def test_a_second_job_into_the_same_output_leaves_nothing_of_the_first(tmp_path: Path, synthetic_model: Model) -> None:
     source = tmp_path / "in"
     for index in range(3):
         write_synthetic(source / f"f{index}.parquet", 20, seed=20 + index)
-    model, out = str(committed_model.artifacts.directory), tmp_path / "out"
+    model, out = str(synthetic_model.artifacts.directory), tmp_path / "out"
     score_dataset(model, str(source), str(out))
     (source / "f0.parquet").unlink()  # the book changed: two files now, and f1 is shard 0
     result = score_dataset(model, str(source), str(out))
     assert sorted(p.name for p in out.glob("part-*")) == ["part-00000.parquet", "part-00001.parquet"]
     expected = {}
     for name in ("f1.parquet", "f2.parquet"):
-        scored = score_statements(committed_model, local_opener(source / name), "parquet")
+        scored = score_statements(synthetic_model, local_opener(source / name), "parquet")
         expected.update(zip(*(scored.predictions[k].to_pylist() for k in ("customer_ID", "prediction")), strict=True))
     assert _predictions(out) == expected and result["customers_scored"] == len(expected)

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import BAD_CUSTOMER_PROBABILITY, COMMITTED_MODEL, GOOD_CUSTOMER_PROBABILITY
+from helpers import BAD_CUSTOMER_PROBABILITY, GOOD_CUSTOMER_PROBABILITY, SYNTHETIC_MODEL
 
 from amex_scoring.cli import main
 from lambda_function.core.artifacts import load_artifacts, write_model_directory
@@ -16,10 +16,10 @@ from lambda_function.core.scoring import Model
 from lambda_function.deploy.golden import TOLERANCE, check_golden
 
 
-def test_the_committed_model_scores_its_golden_customers(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["verify-model", str(COMMITTED_MODEL)]) == 0
+def test_the_synthetic_model_scores_its_golden_customers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify-model", str(SYNTHETIC_MODEL)]) == 0
     assert "60 golden customers score as expected (to 1e-06)" in capsys.readouterr().out
-    golden = load_artifacts(COMMITTED_MODEL).golden
+    golden = load_artifacts(SYNTHETIC_MODEL).golden
     statements = [s for c in golden["customers"] for s in c["statements"]]
     assert sum("D_63" not in s for s in statements) >= 3  # missing values
     assert sum("ZZ" in s.values() for s in statements) >= 1  # a category never learnt
@@ -31,8 +31,8 @@ def test_a_swapped_booster_with_fresh_checksums_is_caught_by_name(
     """Only the golden check can catch this: every checksum in the manifest is right."""
     import xgboost
 
-    artifacts = load_artifacts(COMMITTED_MODEL)
-    booster = xgboost.Booster(model_file=str(COMMITTED_MODEL / "model.ubj"))
+    artifacts = load_artifacts(SYNTHETIC_MODEL)
+    booster = xgboost.Booster(model_file=str(SYNTHETIC_MODEL / "model.ubj"))
     fewer_trees = bytes(booster[0 : booster.num_boosted_rounds() - 1].save_raw("ubj"))  # one tree less
     manifest = {k: v for k, v in artifacts.manifest.items() if k not in ("files", "format_version")}
     swapped = write_model_directory(
@@ -47,9 +47,9 @@ def test_a_swapped_booster_with_fresh_checksums_is_caught_by_name(
 
 
 def test_a_model_without_golden_customers_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shutil.copytree(COMMITTED_MODEL, tmp_path / "model")
+    shutil.copytree(SYNTHETIC_MODEL, tmp_path / "model")
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
-    artifacts = load_artifacts(COMMITTED_MODEL)
+    artifacts = load_artifacts(SYNTHETIC_MODEL)
     header = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
     shutil.rmtree(tmp_path / "model")
     write_model_directory(

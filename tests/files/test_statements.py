@@ -53,36 +53,36 @@ def _score(model: Model, table: pa.Table, path: Path) -> dict[str, float]:
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_column_type_variants_score_alike(
-    committed_model: Model, statements_file: Path, tmp_path: Path, variant: str
+    synthetic_model: Model, statements_file: Path, tmp_path: Path, variant: str
 ) -> None:
     table = pq.read_table(statements_file)
-    assert _score(committed_model, VARIANTS[variant](table), tmp_path / "v.parquet") == _score(
-        committed_model, table, tmp_path / "base.parquet"
+    assert _score(synthetic_model, VARIANTS[variant](table), tmp_path / "v.parquet") == _score(
+        synthetic_model, table, tmp_path / "base.parquet"
     )
 
 
-def test_integer_codes_match_float_codes(committed_model: Model, statements_file: Path, tmp_path: Path) -> None:
+def test_integer_codes_match_float_codes(synthetic_model: Model, statements_file: Path, tmp_path: Path) -> None:
     table = _set(pq.read_table(statements_file), "B_38", lambda c: pc.fill_null(c, 2.0))
     as_int = _set(table, "B_38", lambda c: pc.cast(c, pa.int64()))
-    assert _score(committed_model, as_int, tmp_path / "i.parquet") == _score(
-        committed_model, table, tmp_path / "f.parquet"
+    assert _score(synthetic_model, as_int, tmp_path / "i.parquet") == _score(
+        synthetic_model, table, tmp_path / "f.parquet"
     )
 
 
 def test_many_small_batches_give_what_one_batch_gives(
-    committed_model: Model, statements_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    synthetic_model: Model, statements_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Tiny batches force many merges of the running per-customer state; the result is unchanged.
     (What this buys, memory that follows customers, is measured by `make bench`.)"""
     table = pq.read_table(statements_file)
-    expected = _score(committed_model, table, tmp_path / "a.parquet")
+    expected = _score(synthetic_model, table, tmp_path / "a.parquet")
     monkeypatch.setattr(statements, "BATCH_ROWS", 64)
     monkeypatch.setattr(file_scoring, "SCORE_CHUNK", 50)
-    assert _score(committed_model, table, tmp_path / "b.parquet") == expected
+    assert _score(synthetic_model, table, tmp_path / "b.parquet") == expected
 
 
 def test_row_groups_read_whole_or_in_batches_score_alike(
-    committed_model: Model, statements_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    synthetic_model: Model, statements_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Row groups of a usual size are read whole, larger ones in batches: one file, cut into row
     groups of several sizes, scores the same customers the same either way, order included."""
@@ -92,7 +92,7 @@ def test_row_groups_read_whole_or_in_batches_score_alike(
     pq.write_table(pq.read_table(statements_file), path, row_group_size=97)
 
     def scores() -> list[tuple[str, float]]:
-        scored = score_statements(committed_model, local_opener(path), "parquet")
+        scored = score_statements(synthetic_model, local_opener(path), "parquet")
         ids, scores = scored.predictions["customer_ID"].to_pylist(), scored.predictions["prediction"].to_pylist()
         return list(zip(ids, scores, strict=True))
 
@@ -102,13 +102,13 @@ def test_row_groups_read_whole_or_in_batches_score_alike(
     assert scores() == whole and len(whole) == len({customer for customer, _ in whole})
 
 
-def test_an_all_null_column_is_imputed(committed_model: Model, statements_file: Path, tmp_path: Path) -> None:
+def test_an_all_null_column_is_imputed(synthetic_model: Model, statements_file: Path, tmp_path: Path) -> None:
     table = _set(pq.read_table(statements_file), "D_66", lambda c: pa.nulls(len(c)))
-    assert len(_score(committed_model, table, tmp_path / "n.parquet")) == 300
+    assert len(_score(synthetic_model, table, tmp_path / "n.parquet")) == 300
 
 
 def test_non_finite_values_skip_the_customer_and_say_why(
-    committed_model: Model, statements_file: Path, tmp_path: Path
+    synthetic_model: Model, statements_file: Path, tmp_path: Path
 ) -> None:
     table = pq.read_table(statements_file)
     latest_row = table.num_rows - 1  # the last customer's latest statement
@@ -116,33 +116,33 @@ def test_non_finite_values_skip_the_customer_and_say_why(
     values[latest_row] = float("inf")
     path = tmp_path / "inf.parquet"
     pq.write_table(_set(table, "D_48", lambda c: pa.array(values, pa.float32())), path)
-    scored = score_statements(committed_model, local_opener(path), "parquet")
+    scored = score_statements(synthetic_model, local_opener(path), "parquet")
     assert scored.customers == 299 and scored.skipped == {"non-finite value in D_48": 1}
     assert table["customer_ID"][latest_row].as_py() not in scored.predictions["customer_ID"].to_pylist()
 
 
-def test_a_csv_with_text_in_a_number_column_names_it(committed_model: Model, tmp_path: Path) -> None:
+def test_a_csv_with_text_in_a_number_column_names_it(synthetic_model: Model, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
-    header = ["customer_ID", "S_2", *committed_model.inputs]
-    row = ["abc", "2018-01-01", *["1.0"] * len(committed_model.inputs)]
+    header = ["customer_ID", "S_2", *synthetic_model.inputs]
+    row = ["abc", "2018-01-01", *["1.0"] * len(synthetic_model.inputs)]
     row[header.index("D_48")] = "lots"
     path.write_text(",".join(header) + "\n" + ",".join(row) + "\n")
     with pytest.raises(InputError, match="D_48"):
-        score_statements(committed_model, local_opener(path), "csv")
+        score_statements(synthetic_model, local_opener(path), "csv")
 
 
-def test_bytes_that_are_not_utf8_name_the_column(committed_model: Model, statements_file: Path, tmp_path: Path) -> None:
+def test_bytes_that_are_not_utf8_name_the_column(synthetic_model: Model, statements_file: Path, tmp_path: Path) -> None:
     table = pq.read_table(statements_file)
     ids = [value.encode() for value in table["customer_ID"].to_pylist()]
     ids[7] = b"\xff\xfe not text"
     path = tmp_path / "bytes.parquet"
     pq.write_table(_set(table, "customer_ID", lambda c: pa.array(ids, pa.binary())), path)
     with pytest.raises(InputError, match="column customer_ID: not UTF-8 text"):
-        score_statements(committed_model, local_opener(path), "parquet")
+        score_statements(synthetic_model, local_opener(path), "parquet")
 
 
 def test_a_csv_with_a_byte_order_mark_scores_like_one_without(
-    committed_model: Model, statements_file: Path, tmp_path: Path
+    synthetic_model: Model, statements_file: Path, tmp_path: Path
 ) -> None:
     import pyarrow.csv as pacsv
 
@@ -150,12 +150,12 @@ def test_a_csv_with_a_byte_order_mark_scores_like_one_without(
     pacsv.write_csv(pq.read_table(statements_file), plain)
     marked = tmp_path / "marked.csv"  # as spreadsheet "CSV UTF-8" exports write it
     marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
-    expected = score_statements(committed_model, local_opener(plain), "csv").predictions
-    assert score_statements(committed_model, local_opener(marked), "csv").predictions.equals(expected)
+    expected = score_statements(synthetic_model, local_opener(plain), "csv").predictions
+    assert score_statements(synthetic_model, local_opener(marked), "csv").predictions.equals(expected)
 
 
 def test_a_file_that_is_not_the_csv_its_name_says_gets_a_hint(
-    committed_model: Model, statements_file: Path, tmp_path: Path
+    synthetic_model: Model, statements_file: Path, tmp_path: Path
 ) -> None:
     """A gzip or Parquet file named .csv, a semicolon, tab or UTF-16 export: said so, not "missing customer_ID"."""
     import gzip
@@ -176,21 +176,21 @@ def test_a_file_that_is_not_the_csv_its_name_says_gets_a_hint(
         path = tmp_path / "upload.csv"
         path.write_bytes(content)
         with pytest.raises(InputError, match=message):
-            score_statements(committed_model, local_opener(path), "csv")
+            score_statements(synthetic_model, local_opener(path), "csv")
 
 
 def test_a_needed_column_that_appears_twice_is_refused(
-    committed_model: Model, statements_file: Path, tmp_path: Path
+    synthetic_model: Model, statements_file: Path, tmp_path: Path
 ) -> None:
     table = pq.read_table(statements_file)
     twice = pa.Table.from_arrays([*table.columns, table["D_48"]], names=[*table.column_names, "D_48"])
     path = tmp_path / "twice.parquet"
     pq.write_table(twice, path)
     with pytest.raises(InputError, match="columns appear more than once: D_48"):
-        score_statements(committed_model, local_opener(path), "parquet")
+        score_statements(synthetic_model, local_opener(path), "parquet")
 
 
-def test_csv_errors_name_the_line_a_reader_finds(committed_model: Model, statements_file: Path, tmp_path: Path) -> None:
+def test_csv_errors_name_the_line_a_reader_finds(synthetic_model: Model, statements_file: Path, tmp_path: Path) -> None:
     import pyarrow.csv as pacsv
 
     table = pq.read_table(statements_file).slice(0, 10)
@@ -199,11 +199,11 @@ def test_csv_errors_name_the_line_a_reader_finds(committed_model: Model, stateme
     path = tmp_path / "bad.csv"
     pacsv.write_csv(table.set_column(1, "S_2", pa.array(dates, pa.string())), path)
     with pytest.raises(InputError, match=r"^column S_2 line 5: '2018-02-30' is not a date YYYY-MM-DD"):
-        score_statements(committed_model, local_opener(path), "csv")
+        score_statements(synthetic_model, local_opener(path), "csv")
 
 
 def test_csv_parse_errors_name_the_line_past_the_first_chunk(
-    committed_model: Model, statements_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    synthetic_model: Model, statements_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """pyarrow's own errors (a row with one value too many, text in a number column) say the
     line a text editor shows, also in a chunk after the first, and the column by its name."""
@@ -220,7 +220,7 @@ def test_csv_parse_errors_name_the_line_past_the_first_chunk(
     path = tmp_path / "extra.csv"
     path.write_text("\n".join(extra) + "\n")
     with pytest.raises(InputError, match=rf"^cannot read the file: line 151: Expected {len(header)} columns, got "):
-        score_statements(committed_model, local_opener(path), "csv")
+        score_statements(synthetic_model, local_opener(path), "csv")
 
     cells = lines[120].split(",")
     cells[header.index("D_48")] = "lots"
@@ -228,7 +228,7 @@ def test_csv_parse_errors_name_the_line_past_the_first_chunk(
     path.write_text("\n".join(text) + "\n")
     message = r"^cannot read the file: column D_48 line 121: CSV conversion error to double: invalid value 'lots'$"
     with pytest.raises(InputError, match=message):
-        score_statements(committed_model, local_opener(path), "csv")
+        score_statements(synthetic_model, local_opener(path), "csv")
 
 
 def test_a_blank_id_is_blank_as_python_strips_it() -> None:

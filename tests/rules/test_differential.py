@@ -13,7 +13,7 @@ import random
 from typing import Any
 
 import pytest
-from helpers import COMMITTED_MODEL
+from helpers import SYNTHETIC_MODEL
 from paths import PATHS, Refused, Scored, Statement, Target, expressible
 
 from lambda_function.core.schema import COLUMNS, CUSTOMER_ID, STATEMENT_DATE
@@ -76,7 +76,7 @@ CUSTOMERS = generated_customers(150, seed=28)
 def target(request: pytest.FixtureRequest) -> Target:
     """The committed model, and the user's own (its pickles imported) where they are."""
     if request.param == "committed":
-        return Target.of(str(COMMITTED_MODEL))
+        return Target.of(str(SYNTHETIC_MODEL))
     return Target.of(str(request.getfixturevalue("legacy_model_dir")))
 
 
