@@ -23,6 +23,7 @@ from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.core.scoring import Model
 
 from .golden import GOLDEN_CUSTOMERS, golden
+from .model_readme import write_model_readme
 from .recipe import (
     DEFAULT_MODEL_NAME,
     input_schema,
@@ -31,6 +32,7 @@ from .recipe import (
     vectorizer_inputs,
     vectorizer_records,
 )
+from .reference import reference_from_statements
 
 PARITY_TOLERANCE = 1e-6
 UNPICKLE_WARNING = (
@@ -185,7 +187,11 @@ def import_legacy(
     name: str = DEFAULT_MODEL_NAME,
     version: str | None = None,
     threshold: float = 0.5,
+    reference_data: str | Path | None = None,
+    command: str = "",
 ) -> dict[str, Any]:
+    """Convert, prove parity with the pickles, then write the model directory `out` with golden
+    customers, the drift reference when `reference_data` is given, and its README."""
     imputer, vectorizer, model = _load(imputer_path), _load(vectorizer_path), _load(model_path)
     spec, booster = convert(imputer, vectorizer, model)
     manifest = {
@@ -195,6 +201,7 @@ def import_legacy(
             "imputer": Path(imputer_path).name,
             "model": Path(model_path).name,
             "steps": [f"{type(step).__module__}.{type(step).__qualname__}" for _, step in _steps(model)],
+            "command": command,
         },
         "inputs": input_schema(spec),
         "threshold": threshold,
@@ -212,6 +219,9 @@ def import_legacy(
             for column in loaded.inputs
         }
         ours = loaded.predict(columns, len(sample)).probability
+        reference = None
+        if reference_data is not None:
+            reference, manifest["reference"] = reference_from_statements(loaded, reference_data)
     gap = float(np.max(np.abs(ours - expected)))
     if not gap <= PARITY_TOLERANCE:
         raise LegacyImportError(
@@ -222,8 +232,9 @@ def import_legacy(
     reference_customers = _golden_frame(sample, Path(model_path).parent)
     expected_golden = legacy_probabilities(imputer, vectorizer, model, reference_customers)
     write_model_directory(
-        out, manifest, spec, booster, golden=golden(reference_customers, expected_golden, "the user's pickles")
+        out, manifest, spec, booster, reference, golden(reference_customers, expected_golden, "the user's pickles")
     )
+    write_model_readme(out)
     return manifest
 
 

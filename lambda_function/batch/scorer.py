@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from lambda_function.batch.events import S3Object, objects_in
 from lambda_function.batch.outputs import output_keys
-from lambda_function.core.drift import drift_report
+from lambda_function.core.drift import drift_counts, record_drift_metrics, summary_drift
 from lambda_function.core.scoring import Loaded, Model
 from lambda_function.core.summaries import quantiles
 from lambda_function.files.file_scoring import ScoredFile, score_statements
@@ -163,8 +163,10 @@ class FileJob:
             "time": _now(),
         }
         reference = self.scorer.model.artifacts.reference if self.scorer.model.artifacts else None
-        if reference is not None and scores.size:
-            result["drift"] = drift_report(reference, scored.drift_inputs)
+        counts = drift_counts(reference, scored.drift_inputs) if reference is not None else {}
+        drift = summary_drift(reference, counts)
+        if drift is not None:
+            result["drift"] = drift
         return result
 
     def report_timeout(self, rows_read: int, customers: int | None = None) -> dict[str, Any]:
@@ -198,11 +200,7 @@ def _record_metrics(scored: ScoredFile, summary: dict[str, Any]) -> None:
     metrics.add_metric(name="CustomersScored", unit=MetricUnit.Count, value=scored.customers)
     metrics.add_metric(name="RowsRead", unit=MetricUnit.Count, value=scored.rows_read)
     metrics.add_metric(name="ScoringDuration", unit=MetricUnit.Seconds, value=summary["duration_seconds"])
-    if "drift" in summary:
-        metrics.add_metric(name="MaxPSI", unit=MetricUnit.NoUnit, value=summary["drift"]["max_psi"])
-        score_psi = summary["drift"]["psi"].get("score")
-        if score_psi is not None:
-            metrics.add_metric(name="ScorePSI", unit=MetricUnit.NoUnit, value=score_psi["psi"])
+    record_drift_metrics(summary.get("drift"))
 
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -211,13 +209,11 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def batch_handler(loaded: Loaded) -> Handler:
     """The batch function's Lambda handler for a loaded model (handlers/batch.py builds it once
     per container; the tests build theirs the same way)."""
-    scorer = BatchScorer(loaded.model, loaded.settings) if loaded.model is not None else None
+    scorer = BatchScorer(loaded.model, loaded.settings)
 
     @metrics.log_metrics
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        if scorer is None:  # raise, so the event goes to retries and the failure destination
-            raise RuntimeError(f"model not loaded: {loaded.error}")
         objects = objects_in(event)
         if not objects:
             logger.info("no S3 objects in the event", extra={"event_keys": sorted(event)[:10]})

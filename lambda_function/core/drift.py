@@ -1,4 +1,5 @@
-"""Population stability index against the training reference in reference.json."""
+"""Population stability index against the training reference in reference.json, and what every
+surface says about a model that has none (`GET /v1/model`, every summary, a metric an alarm watches)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from typing import Any
 
 import numpy as np
 
+from lambda_function.telemetry import MetricUnit, metrics
+
 DRIFT_PSI = 0.25
+NO_REFERENCE = "no reference"
+NO_REFERENCE_MESSAGE = (
+    "this model has no training reference (reference.json), so drift is not measured; add one with "
+    "`amex-scoring reference --model DIR --data STATEMENTS` (or import-legacy --reference-data)"
+)
+# Emitted (value 1) wherever drift would have been measured: an unmonitored model in production
+# is itself an alarm (template.yaml: DriftUnmonitoredAlarm).
+UNMONITORED_METRIC = "DriftReferenceMissing"
 _FLOOR = 1e-4  # keeps an empty bin from making PSI infinite
 
 
@@ -20,6 +31,25 @@ def numeric_bins(values: np.ndarray, bins: int = 10) -> dict[str, Any]:
         "edges": edges.tolist(),
         "expected": _shares(np.searchsorted(edges, values, "right"), edges.size + 1),
     }
+
+
+def build_reference(observed: Mapping[str, np.ndarray], categories: Mapping[str, int]) -> dict[str, Any]:
+    """reference.json's content from a population's scores (`observed["score"]`) and encoded
+    inputs (numbers as imputed; categoricals as one-hot positions, -1 unseen, with
+    `categories[name]` learnt categories): what `train` and `amex-scoring reference` write."""
+    inputs = {
+        name: category_bins(values, categories[name]) if name in categories else numeric_bins(values)
+        for name, values in observed.items()
+        if name != "score"
+    }
+    return {"customers": int(observed["score"].size), "score": numeric_bins(observed["score"]), "inputs": inputs}
+
+
+def reference_status(reference: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What `GET /v1/model` says of the model's drift reference."""
+    if reference is None:
+        return {"status": NO_REFERENCE, "message": NO_REFERENCE_MESSAGE}
+    return {"status": "present", "customers": reference.get("customers"), "inputs": len(reference["inputs"])}
 
 
 def category_bins(positions: np.ndarray, categories: int) -> dict[str, Any]:
@@ -70,6 +100,16 @@ def drift_report(reference: Mapping[str, Any], observed: Mapping[str, np.ndarray
     return drift_report_from_counts(reference, drift_counts(reference, observed))
 
 
+def summary_drift(reference: Mapping[str, Any] | None, counts: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A summary's `drift`: measured against the reference, or `no reference` said plainly (None
+    when nothing was scored, as there is nothing to compare)."""
+    if reference is None:
+        return {"status": NO_REFERENCE, "message": NO_REFERENCE_MESSAGE}
+    if "score" not in counts or int(np.sum(counts["score"])) == 0:
+        return None
+    return {"status": "measured", **drift_report_from_counts(reference, counts)}
+
+
 def drift_report_from_counts(reference: Mapping[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
     report: dict[str, Any] = {}
     entries = {"score": reference["score"], **reference["inputs"]}
@@ -78,3 +118,16 @@ def drift_report_from_counts(reference: Mapping[str, Any], counts: Mapping[str, 
         if value is not None:
             report[name] = {"psi": round(value, 6), "drift": value > DRIFT_PSI}
     return {"threshold": DRIFT_PSI, "max_psi": max((v["psi"] for v in report.values()), default=0.0), "psi": report}
+
+
+def record_drift_metrics(drift: Mapping[str, Any] | None) -> None:
+    """The metrics the drift alarms watch: `MaxPSI` and `ScorePSI` when drift was measured,
+    `DriftReferenceMissing` when the model has no reference to measure it against."""
+    if drift is None:
+        return
+    if drift["status"] == NO_REFERENCE:
+        metrics.add_metric(name=UNMONITORED_METRIC, unit=MetricUnit.Count, value=1)
+        return
+    metrics.add_metric(name="MaxPSI", unit=MetricUnit.NoUnit, value=drift["max_psi"])
+    if "score" in drift["psi"]:
+        metrics.add_metric(name="ScorePSI", unit=MetricUnit.NoUnit, value=drift["psi"]["score"]["psi"])

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from lambda_function.core.drift import drift_report_from_counts
+from lambda_function.core.drift import record_drift_metrics, summary_drift
 from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.core.scoring import Model
 from lambda_function.core.summaries import QUANTILE_PRECISION, merge_histograms, quantiles_from_histogram
@@ -64,6 +64,7 @@ def reduce_job(model: Model, output: str) -> dict[str, Any]:
         problems["customers_in_two_parts"] = twice
     summary = merged_summary(model, output, shards, scored, problems)
     storage.write_bytes(storage.join(output, "_SUMMARY.json"), _json(summary), "application/json")
+    record_drift_metrics(summary.get("drift"))
     if problems:
         storage.delete(storage.join(output, "_SUCCESS"))
         raise JobFailed(f"{output}: {'; '.join(_describe(kind, found) for kind, found in problems.items())}")
@@ -174,8 +175,9 @@ def merged_summary(
         **({"problems": problems} if problems else {}),
     }
     reference = model.artifacts.reference if model.artifacts else None
-    if reference is not None and customers_scored:
-        summary["drift"] = drift_report_from_counts(reference, _summed_counts(scored))
+    drift = summary_drift(reference, _summed_counts(scored) if reference is not None else {})
+    if drift is not None:
+        summary["drift"] = drift
     return summary
 
 

@@ -65,7 +65,7 @@ def test_imported_model_matches_the_pickles_on_multi_statement_files(
 
 def test_import_writes_only_json_and_ubjson(legacy_model_dir: Path) -> None:
     names = sorted(p.name for p in legacy_model_dir.iterdir())
-    assert names == ["golden.json", "manifest.json", "model.ubj", "preprocessing.json"]
+    assert names == ["README.md", "golden.json", "manifest.json", "model.ubj", "preprocessing.json"]
     manifest = json.loads((legacy_model_dir / "manifest.json").read_text())
     assert manifest["source"] == "imported"
     assert manifest["parity"]["max_abs_difference"] <= 1e-6

@@ -1,0 +1,67 @@
+"""The drift reference of any model: `amex-scoring reference --model DIR --data STATEMENTS` and
+`import-legacy --reference-data STATEMENTS`.
+
+A statements file that stands for the training population (the training sample, say) is scored
+by the model through the batch function's own path (latest statement per customer, the same
+input rules); the score's and each input's distributions over those customers are what
+`train` writes as `reference.json` (lambda_function/core/drift.py, `build_reference`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from lambda_function.core.artifacts import load_artifacts, write_model_directory
+from lambda_function.core.drift import build_reference
+from lambda_function.core.scoring import Model
+from lambda_function.files.file_scoring import score_statements
+from lambda_function.files.reading import InputError, input_format, local_opener
+
+from .model_readme import write_model_readme
+
+MIN_CUSTOMERS = 100  # deciles of fewer customers say more about the sample than the population
+
+
+def reference_from_statements(model: Model, data: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(reference.json's content, the manifest's note of it) from a statements file."""
+    path = Path(data)
+    fmt = input_format(str(path))
+    if fmt is None:
+        raise InputError(f"{path}: expected a .parquet, .csv or .csv.gz statements file")
+    if not path.is_file():
+        raise FileNotFoundError(f"file not found: {path}")
+    scored = score_statements(model, local_opener(str(path)), fmt)
+    if scored.customers < MIN_CUSTOMERS:
+        raise InputError(
+            f"{path}: {scored.customers} customers could be scored; a drift reference needs at least {MIN_CUSTOMERS}"
+        )
+    categories = {name: len(vocabulary.categories) for name, vocabulary in model.pipeline.vocabularies.items()}
+    reference = build_reference(scored.drift_inputs, categories)
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return reference, {"data": path.name, "customers": reference["customers"], "created": created}
+
+
+def add_reference(model_dir: str | Path, data: str | Path) -> dict[str, Any]:
+    """Add or replace the reference of an existing model directory (verified first), in one step."""
+    artifacts = load_artifacts(model_dir)
+    reference, described = reference_from_statements(Model(str(model_dir)).load(), data)
+    manifest = {key: value for key, value in artifacts.manifest.items() if key not in ("format_version", "files")}
+    manifest["reference"] = described
+    write_model_directory(
+        model_dir, manifest, artifacts.preprocessing, artifacts.booster_bytes, reference, artifacts.golden
+    )
+    write_model_readme(model_dir)
+    return manifest
+
+
+def describe_reference(manifest: dict[str, Any]) -> str:
+    """The last line of a command that wrote a model: what drift will be measured against."""
+    described = manifest.get("reference")
+    if not described:
+        return (
+            "no drift reference: summaries will say drift has 'no reference' and the functions emit "
+            "DriftReferenceMissing; add one with --reference-data, or amex-scoring reference --model DIR --data FILE"
+        )
+    return f"drift reference: {described['customers']} customers of {described['data']}"
