@@ -62,6 +62,7 @@ def _train(args: argparse.Namespace) -> None:
         version=args.model_version,
         threshold=args.threshold,
         source_note=args.note,
+        command=args.command_line,
     )
     print(describe(manifest))
     print(f"model written to {args.out}")
@@ -69,8 +70,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _import_legacy(args: argparse.Namespace) -> None:
     from .legacy import UNPICKLE_WARNING, import_legacy
+    from .reference import describe_reference
 
-    _require_files(args.vectorizer, args.imputer, args.model)
+    _require_files(args.vectorizer, args.imputer, args.model, *([args.reference_data] if args.reference_data else []))
     print(f"warning: {UNPICKLE_WARNING}", file=sys.stderr)
     manifest = import_legacy(
         args.vectorizer,
@@ -80,12 +82,25 @@ def _import_legacy(args: argparse.Namespace) -> None:
         name=args.name,
         version=args.model_version,
         threshold=args.threshold,
+        reference_data=args.reference_data,
+        command=args.command_line,
     )
     parity = manifest["parity"]
     print(
-        f"imported {' -> '.join(manifest['source_detail']['steps'])} into {args.out}; parity with the pickles "
-        f"on {parity['customers']} generated customers: max |difference| {parity['max_abs_difference']:.3g}"
+        f"imported {' -> '.join(manifest['source_detail']['steps'])} into {args.out} as {manifest['name']} "
+        f"{manifest['version']}; parity with the pickles on {parity['customers']} generated customers: "
+        f"max |difference| {parity['max_abs_difference']:.3g}"
     )
+    print(describe_reference(manifest))
+
+
+def _reference(args: argparse.Namespace) -> None:
+    from .reference import add_reference, describe_reference
+
+    _require_model_dir(args.model)
+    _require_files(args.data)
+    manifest = add_reference(args.model, args.data)
+    print(f"{manifest['name']} {manifest['version']} ({args.model}): {describe_reference(manifest)}")
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -143,22 +158,29 @@ def _serve(args: argparse.Namespace) -> None:
     if args.model:
         _require_model_dir(args.model)
         os.environ["MODEL_URI"] = args.model
-    from lambda_function.handlers.api import asgi_app
+    from lambda_function.handlers.api import asgi_app  # loads the model: a bad one stops here, in one line
 
     uvicorn.run(asgi_app, host=args.host, port=args.port, log_level="info")
 
 
 def _invoke(args: argparse.Namespace) -> None:
-    from .invoke import invoke, with_local_s3
+    from .invoke import function_for, invoke, load_handler, with_local_s3
 
     _require_files(args.event)
     try:
         event = json.loads(Path(args.event).read_text())
     except ValueError as error:
         raise ValueError(f"{args.event}: not a JSON event ({error})") from None
+    if args.download and args.local_s3 is None:
+        raise ValueError("--download keeps what the handler wrote to the local S3 of --local-s3: give both")
+    if args.model:
+        _require_model_dir(args.model)
+        os.environ["MODEL_URI"] = args.model
+    load_handler(args.function or function_for(event))  # a model or setting that cannot work stops here
     if args.local_s3 is not None:  # S3 events name a bucket and key: make them exist, on this machine
         _require_files(args.local_s3)
-        result = with_local_s3(event, Path(args.local_s3), lambda: invoke(event, args.function))
+        download = Path(args.download) if args.download else None
+        result = with_local_s3(event, Path(args.local_s3), lambda: invoke(event, args.function), download)
     else:
         result = invoke(event, args.function)
     print(json.dumps(result, indent=1, default=str))
@@ -212,9 +234,23 @@ def build_parser() -> argparse.ArgumentParser:
     legacy.add_argument("--model", required=True, help="joblib Pipeline or XGBClassifier/Booster")
     legacy.add_argument("--out", required=True, help="model directory to write")
     legacy.add_argument("--name", default=DEFAULT_MODEL_NAME, help=NAME_HELP)
+    legacy.add_argument(
+        "--reference-data",
+        metavar="STATEMENTS",
+        help="a statements file (.parquet, .csv) standing for the training population: the drift reference",
+    )
     legacy.add_argument("--model-version")
     legacy.add_argument("--threshold", type=float, default=0.5)
     legacy.set_defaults(run=_import_legacy)
+
+    reference = commands.add_parser(
+        "reference",
+        help="add or replace a model directory's drift reference (reference.json), from a statements file "
+        "standing for the training population",
+    )
+    reference.add_argument("--model", required=True, help="model directory")
+    reference.add_argument("--data", required=True, help="statements .parquet, .csv or .csv.gz")
+    reference.set_defaults(run=_reference)
 
     score = commands.add_parser("score", help="score a statements file with the Lambda handlers' pipeline")
     score.add_argument("--model", default=DEFAULT_MODEL, help="model directory or s3://bucket/prefix/")
@@ -256,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="for an S3 event: start a local S3 server (moto), put FILE at the event's bucket and key, "
         "invoke, and list what the function wrote",
     )
+    invoke.add_argument("--model", help="model directory or s3:// URI (default: MODEL_URI or model/)")
+    invoke.add_argument(
+        "--download",
+        metavar="DIR",
+        help="with --local-s3: keep what the function wrote (DIR/<bucket>/<key>) before the local S3 stops",
+    )
     invoke.set_defaults(run=_invoke)
 
     local_s3 = commands.add_parser(
@@ -271,7 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import shlex
+
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["amex-scoring", *argv])  # recorded in the README of a model it writes
     try:
         args.run(args)
     except KeyboardInterrupt:

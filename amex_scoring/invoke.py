@@ -48,8 +48,11 @@ def function_for(event: dict[str, Any]) -> str:
 
 
 def load_handler(function: str) -> Any:
+    """Import the function's module as the runtime does (its model loads, or the start fails);
+    its log lines go to stderr, as stdout is the result."""
     module, _, name = HANDLERS[function].rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    with contextlib.redirect_stdout(sys.stderr):
+        return getattr(importlib.import_module(module), name)
 
 
 def invoke(event: dict[str, Any], function: str | None = None, timeout_seconds: float | None = None) -> Any:
@@ -61,8 +64,11 @@ def invoke(event: dict[str, Any], function: str | None = None, timeout_seconds: 
         return load_handler(function)(event, LambdaContext(function, timeout))
 
 
-def with_local_s3(event: dict[str, Any], data: Path, call: Callable[[], Any]) -> dict[str, Any]:
-    """Runs `call` against a local S3 server holding `data` at each object the event names."""
+def with_local_s3(
+    event: dict[str, Any], data: Path, call: Callable[[], Any], download: Path | None = None
+) -> dict[str, Any]:
+    """Runs `call` against a local S3 server holding `data` at each object the event names; with
+    `download`, keeps what the handler wrote there (DIR/<bucket>/<key>) before the server goes."""
     from lambda_function.batch.events import objects_in
     from lambda_function.s3 import s3_client
 
@@ -82,9 +88,27 @@ def with_local_s3(event: dict[str, Any], data: Path, call: Callable[[], Any]) ->
         listed = {
             name: [item["Key"] for item in s3.list_objects_v2(Bucket=name).get("Contents", [])] for name in buckets
         }
-        return {"local_s3": endpoint, "result": result, "objects": listed}
+        inputs = {(obj.bucket, obj.key) for obj in objects_in(event)}
+        written = [(bucket, key) for bucket, keys in listed.items() for key in keys if (bucket, key) not in inputs]
+        kept = _download(s3, written, download) if download is not None else []
+        return {"local_s3": endpoint, "result": result, "objects": listed, **({"downloaded": kept} if kept else {})}
     finally:
         server.stop()  # type: ignore[attr-defined]
         os.environ.clear()
         os.environ.update(saved)  # the endpoint and credentials were this call's alone
         s3_client.cache_clear()
+
+
+def _download(s3: Any, objects: list[tuple[str, str]], folder: Path) -> list[str]:
+    """Each object to folder/<bucket>/<key>; a key that would land outside the folder (`..`, an
+    absolute part) is refused rather than followed."""
+    root = folder.resolve()
+    kept = []
+    for bucket, key in objects:
+        target = (root / bucket / key).resolve()
+        if not target.is_relative_to(root / bucket) or key.endswith("/"):
+            raise ValueError(f"s3://{bucket}/{key}: not a key that can be kept as a file under {folder}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+        kept.append(str(target))
+    return kept

@@ -18,7 +18,7 @@ from lambda_function.core.scoring import Loaded, Model, load_for_handler
 from lambda_function.settings import Settings
 from lambda_function.telemetry import logger
 
-LOADED = load_for_handler()  # the committed model, unless MODEL_URI says otherwise
+LOADED = load_for_handler()  # the suite's synthetic model: MODEL_URI, set by conftest.py
 HTTP = HttpHandler(LOADED)
 
 api = SimpleNamespace(
@@ -27,7 +27,6 @@ api = SimpleNamespace(
     asgi_app=HTTP.asgi_app,
     MODEL=LOADED.model,
     SETTINGS=LOADED.settings,
-    LOAD_ERROR=LOADED.error,
     create_app=create_app,
     wrap=wrap,
     RequestRoute=RequestRoute,
@@ -37,6 +36,6 @@ api = SimpleNamespace(
 batch = SimpleNamespace(handler=batch_handler(LOADED), BatchScorer=BatchScorer, S3Object=S3Object)
 
 
-def http_handler(model: Model | None, settings: Settings, load_error: str | None = None) -> HttpHandler:
+def http_handler(model: Model, settings: Settings) -> HttpHandler:
     """The HTTP function for another model or settings, built as handlers/api.py builds it."""
-    return HttpHandler(Loaded(settings, model, load_error))
+    return HttpHandler(Loaded(settings, model))

@@ -83,23 +83,18 @@ async def predict(request: Request) -> JSONResponse:
     # Most requests have no query string: not building Starlette's QueryParams for them shows
     # on one-customer requests (docs/benchmarks.md, "What each departure from the idiom buys").
     explain = explain_count(request.query_params.get("explain")) if request.scope.get("query_string") else 0
-    service = _service(request)
-    service.ready()  # a 503 before the body is read
-    return JSONResponse(service.predict(await _customers(request, single=False), explain))
+    return JSONResponse(_service(request).predict(await _customers(request, single=False), explain))
 
 
 async def legacy_predict(request: Request) -> JSONResponse:
-    service = _service(request)
-    service.ready()
     return JSONResponse(
-        service.legacy(await _customers(request, single=True)),
+        _service(request).legacy(await _customers(request, single=True)),
         headers={"Deprecation": "true", "Link": '</v1/predict>; rel="successor-version"'},
     )
 
 
 async def health(request: Request) -> JSONResponse:
-    status, body = _service(request).health()
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(_service(request).health())
 
 
 async def describe(request: Request) -> JSONResponse:
@@ -122,8 +117,7 @@ async def v2_live(request: Request) -> JSONResponse:
 
 
 async def v2_ready(request: Request) -> JSONResponse:
-    ready = _service(request).model is not None
-    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+    return JSONResponse({"ready": True})  # a function whose model did not load does not start
 
 
 async def v2_model(request: Request) -> JSONResponse:
@@ -187,20 +181,20 @@ async def routing_error(request: Request, error: Exception) -> JSONResponse:
     return response
 
 
-BODY_ERRORS = (400, 413, 415, 422, 503)  # what a scoring endpoint answers besides its 200
+BODY_ERRORS = (400, 413, 415, 422)  # what a scoring endpoint answers besides its 200
 
 
-def create_app(model: Model | None, settings: Settings, load_error: str | None = None) -> FastAPI:
+def create_app(model: Model, settings: Settings) -> FastAPI:
     app = FastAPI(
         title="AmEx default scoring",
-        version=model.version if model else "unavailable",
+        version=model.version,
         description="Probability that a card customer defaults, from their latest monthly statement. "
         "Send the statement fields of the AmEx layout; missing fields are imputed as in training.",
     )
-    app.state.service = ScoringService(model, load_error)
+    app.state.service = ScoringService(model)
     app.state.settings = settings
-    app.state.inputs = model.inputs if model is not None else ()
-    app.state.fast_paths = fast_paths(model.inputs) if model is not None else ()
+    app.state.inputs = model.inputs
+    app.state.fast_paths = fast_paths(model.inputs)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(RequestError, request_error)
     app.add_exception_handler(HTTPException, routing_error)
@@ -233,14 +227,14 @@ def create_app(model: Model | None, settings: Settings, load_error: str | None =
         openapi_extra={"requestBody": openapi.legacy_body(example)},
         responses=openapi.responses(LegacyResponse, "the original service's answer", *BODY_ERRORS),
     )
-    health_responses = openapi.responses(HealthResponse, "ready", 503)
+    health_responses = openapi.responses(HealthResponse, "ready")
     route("/health", health, methods=["GET"], summary="Liveness and readiness", responses=health_responses)
     route(
         "/v1/model",
         describe,
         methods=["GET"],
         summary="The model's public description",
-        responses=openapi.responses(ModelDescription, "inputs, categories, threshold, metrics", 503),
+        responses=openapi.responses(ModelDescription, "inputs, categories, threshold, metrics"),
     )
     openapi.install(app)
     return app
@@ -261,18 +255,18 @@ def _v2_routes(app: FastAPI) -> None:
             description=openapi.V2_INFER,
             openapi_extra={"requestBody": openapi.v2_infer_body(), **paths[base]},
             tags=tags,
-            responses=answers(V2InferResponse, "one output row per customer", 400, 404, 413, 415, 503),
+            responses=answers(V2InferResponse, "one output row per customer", 400, 404, 413, 415),
         )
     route("/v2", v2_server, methods=["GET"], summary="Server metadata", tags=tags, responses=answers(V2Server, "ok"))
     route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness", tags=tags, responses=answers(V2Live, "live"))
-    ready = answers(V2Ready, "ready", 503)
+    ready = answers(V2Ready, "ready")
     route("/v2/health/ready", v2_ready, methods=["GET"], summary="Readiness", tags=tags, responses=ready)
     for base, path in paths.items():
-        metadata = answers(V2ModelMetadata, "inputs and outputs", 404, 503)
+        metadata = answers(V2ModelMetadata, "inputs and outputs", 404)
         route(
             base, v2_model, methods=["GET"], summary="Model metadata", tags=tags, responses=metadata, openapi_extra=path
         )
-        model_ready = answers(V2ModelReady, "ready", 404, 503)
+        model_ready = answers(V2ModelReady, "ready", 404)
         route(
             f"{base}/ready",
             v2_model_ready,
@@ -290,7 +284,7 @@ class HttpHandler:
 
     def __init__(self, loaded: Loaded) -> None:
         self.loaded = loaded
-        self.app = create_app(loaded.model, loaded.settings, loaded.error)
+        self.app = create_app(loaded.model, loaded.settings)
         self.asgi_app = wrap(self.app)
         self._adapter = HttpAdapter(self.asgi_app, lifespan="off")
         self.handler = metrics.log_metrics(logger.inject_lambda_context(self._handle, clear_state=True))

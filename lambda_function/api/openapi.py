@@ -74,8 +74,7 @@ class LoadedModel(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     ready: bool
-    model: LoadedModel | None = None
-    error: str | None = None
+    model: LoadedModel
 
 
 class ModelInputs(BaseModel):
@@ -93,6 +92,9 @@ class ModelDescription(BaseModel):
     threshold: float
     inputs: ModelInputs
     metrics: dict[str, Any]
+    # {"status": "present", "customers": n, "inputs": k}, or {"status": "no reference", "message": ...}:
+    # without reference.json drift is not measured anywhere (lambda_function/core/drift.py)
+    drift_reference: dict[str, Any]
     golden_customers: int  # reference customers the model directory carries (amex-scoring verify-model)
 
 
@@ -169,7 +171,6 @@ ERRORS = {
     413: "the body (inflated, if gzip) is over MAX_BODY_BYTES, or the batch over MAX_BATCH",
     415: "the body is not JSON, or is compressed other than with gzip",
     422: "a field is invalid: `detail` names each",
-    503: "the model did not load: GET /health says why",
 }
 
 EXPLAIN_PARAMETER = {
@@ -204,7 +205,6 @@ V2_ERRORS = {
     404: "no model of that name or version here",
     413: "the body is over MAX_BODY_BYTES",
     415: "the body is compressed other than with gzip",
-    503: "the model did not load",
 }
 
 V2_INFER = (
@@ -274,12 +274,11 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": REF_TEMPLATE.format(model=model.__name__)}
 
 
-def example_customer(model: Model | None) -> dict[str, Any]:
+def example_customer(model: Model) -> dict[str, Any]:
     """A typical customer for the docs, from the loaded model's own preprocessing."""
     customer: dict[str, Any] = {CUSTOMER_ID: "0" * 63 + "1", STATEMENT_DATE: "2018-03-13"}
-    if model is not None:
-        customer.update({name: round(value, 6) for name, value in model.pipeline.imputation.items()})
-        customer.update({name: v.categories[0] for name, v in model.pipeline.vocabularies.items()})
+    customer.update({name: round(value, 6) for name, value in model.pipeline.imputation.items()})
+    customer.update({name: v.categories[0] for name, v in model.pipeline.vocabularies.items()})
     return customer
 
 

@@ -10,8 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from lambda_function.api.payload import RequestError
 from lambda_function.api.v2 import OUTPUTS, InferRequest, V2Error
+from lambda_function.core.drift import reference_status
 from lambda_function.core.latest import latest_statements
 from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
 from lambda_function.core.scoring import Model
@@ -27,19 +27,14 @@ class CustomerRows(Protocol):
 
 
 class ScoringService:
-    """The loaded model (or why it did not load) and the answers built from it."""
+    """The loaded model and the answers built from it."""
 
-    def __init__(self, model: Model | None, load_error: str | None = None) -> None:
-        self.model, self.load_error = model, load_error
-
-    def ready(self) -> Model:
-        if self.model is None:
-            raise RequestError(503, "model_unavailable", f"model not loaded: {self.load_error}")
-        return self.model
+    def __init__(self, model: Model) -> None:
+        self.model = model
 
     def predict(self, body: CustomerRows, explain: int = 0) -> dict[str, Any]:
         """`/v1/predict`'s answer: one prediction per customer, in request order."""
-        model = self.ready()
+        model = self.model
         return {"model": {"name": model.name, "version": model.version}, "predictions": self.predictions(body, explain)}
 
     def legacy(self, body: CustomerRows) -> dict[str, Any]:
@@ -49,7 +44,7 @@ class ScoringService:
 
     def predictions(self, body: CustomerRows, explain: int = 0) -> list[dict[str, Any]]:
         """Plain dicts, written to the response directly rather than re-validated."""
-        model = self.ready()
+        model = self.model
         ids, columns = _latest_of_each_customer(body, model.inputs)
         scores = model.predict(columns, len(ids))
         probabilities, defaults = scores.probability.tolist(), scores.default.tolist()
@@ -75,8 +70,6 @@ class ScoringService:
     def v2_model(self, name: str, version: str | None) -> Model:
         """The model a V2 path names; a 404 in the protocol's shape for another name or version."""
         model = self.model
-        if model is None:
-            raise V2Error(503, f"model not loaded: {self.load_error}")
         if name != model.name or version not in (None, model.version):
             raise V2Error(
                 404,
@@ -107,20 +100,18 @@ class ScoringService:
         top = max((output.top for output in request.outputs), default=0)
         return self.predictions(request, top)
 
-    def health(self) -> tuple[int, dict[str, Any]]:
-        if self.model is None:
-            return 503, {"status": "unavailable", "ready": False, "error": self.load_error}
+    def health(self) -> dict[str, Any]:
         model = {
             "name": self.model.name,
             "version": self.model.version,
             "checksum": self.model.checksum,
             "xgboost": self.model.xgboost_version,
         }
-        return 200, {"status": "ok", "ready": True, "model": model}
+        return {"status": "ok", "ready": True, "model": model}
 
     def describe(self) -> dict[str, Any]:
         """The model's public description: inputs, categories, threshold, training metrics."""
-        model = self.ready()
+        model = self.model
         manifest = model.manifest
         return {
             "name": model.name,
@@ -135,6 +126,7 @@ class ScoringService:
                 "categorical": {name: v.categories for name, v in model.pipeline.vocabularies.items()},
             },
             "metrics": manifest.get("metrics", {}),
+            "drift_reference": reference_status(model.artifacts.reference if model.artifacts else None),
             "golden_customers": len((model.artifacts.golden or {}).get("customers", [])) if model.artifacts else 0,
         }
 

@@ -10,9 +10,10 @@ import numpy as np
 
 from lambda_function.core.artifacts import ArtifactError, ModelArtifacts, load_artifacts, resolve_model_uri
 from lambda_function.core.booster import Booster, BoosterError
+from lambda_function.core.drift import NO_REFERENCE_MESSAGE, UNMONITORED_METRIC
 from lambda_function.core.features import Column, Encoded, FeaturePipeline
 from lambda_function.settings import Settings
-from lambda_function.telemetry import logger
+from lambda_function.telemetry import MetricUnit, logger, metrics
 
 SMALL_BATCH = 128
 PROBABILITY_OBJECTIVES = ("binary:logistic", "reg:logistic")
@@ -136,29 +137,36 @@ class Model:
         return self.pipeline.vocabularies[feature].categories[position] if position >= 0 else None
 
 
+class StartupError(Exception):
+    """A setting or a model that would make every invocation fail: the function does not start."""
+
+
 @dataclass(frozen=True)
 class Loaded:
-    """What a handler starts with: its settings, and its model or why it has none."""
+    """What a handler starts with: its settings and its loaded model."""
 
     settings: Settings
-    model: Model | None
-    error: str | None
+    model: Model
 
 
 def load_for_handler() -> Loaded:
-    """The one failure policy of both handlers: a bad setting or a model that will not load is
-    logged once and the container still starts, so every invocation can say why (the HTTP
-    function answers 503, the batch function raises so the event is retried, then kept)."""
+    """The one start-up policy of every function, `serve` and `invoke`: a bad setting or a model
+    that will not load stops the start with its one-line reason, logged once. In Lambda that is
+    an init error (the runtime reports it, and the next invocation starts a fresh environment),
+    never a function that answers 503 to everything."""
     try:
         settings = Settings.from_env()
     except ValueError as error:
-        logger.exception("bad configuration")
-        return Loaded(Settings(), None, f"bad configuration: {error}")
+        logger.error("bad configuration", extra={"reason": str(error)})
+        raise StartupError(f"bad configuration: {error}") from None
     try:
         model = Model(settings.model_uri, cache_dir=settings.model_cache_dir, threshold=settings.decision_threshold)
         model.load()
     except Exception as error:
-        logger.exception("model failed to load", extra={"model_uri": settings.model_uri})
-        return Loaded(settings, None, str(error))
+        logger.error("model failed to load", extra={"model_uri": settings.model_uri, "reason": str(error)})
+        raise StartupError(f"model failed to load from {settings.model_uri}: {error}") from None
     logger.info("model loaded", extra={"model": model.name, "version": model.version, "checksum": model.checksum})
-    return Loaded(settings, model, None)
+    if model.artifacts is not None and model.artifacts.reference is None:
+        logger.warning(NO_REFERENCE_MESSAGE)
+        metrics.add_metric(name=UNMONITORED_METRIC, unit=MetricUnit.Count, value=1)  # sent with the first invocation
+    return Loaded(settings, model)

@@ -45,8 +45,11 @@ def _invoke(function: str, event: dict[str, Any], deadline: Deadline) -> dict[st
     client = boto3.client("lambda", config=Config(read_timeout=wait, retries={"total_max_attempts": 1}))
     answer = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
     payload = json.loads(answer["Payload"].read() or b"null")
-    if answer.get("FunctionError"):
-        raise RuntimeError(f"{function} failed: {payload}")
+    if answer.get("FunctionError"):  # Lambda's error shape: a failed start (init) or an unhandled exception
+        shown = (
+            payload if not isinstance(payload, dict) else f"{payload.get('errorType')}: {payload.get('errorMessage')}"
+        )
+        raise RuntimeError(f"{function} failed: {shown}")
     if not isinstance(payload, dict):
         raise RuntimeError(f"{function} answered {payload!r}")
     return payload

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from helpers import COMMITTED_MODEL
+from helpers import SYNTHETIC_MODEL
 
 from amex_scoring.cli import main
 from amex_scoring.recipe import latest_statement_per_customer
@@ -85,7 +85,7 @@ def test_train_learns_the_planted_signal(tmp_path: Path, capsys: pytest.CaptureF
 
 def _expected(statements: Path) -> dict[str, float]:
     """Latest statement per customer with pandas, then the model: what `score` must write."""
-    model = Model(str(COMMITTED_MODEL)).load()
+    model = Model(str(SYNTHETIC_MODEL)).load()
     latest = latest_statement_per_customer(pd.read_parquet(statements))
     columns = {
         n: latest[n].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -97,7 +97,7 @@ def _expected(statements: Path) -> dict[str, float]:
 
 
 def test_score_writes_kaggle_csv_and_parquet(statements_file: Path, tmp_path: Path) -> None:
-    assert main(["score", "--model", str(COMMITTED_MODEL), str(statements_file), str(tmp_path / "out.csv")]) == 0
+    assert main(["score", "--model", str(SYNTHETIC_MODEL), str(statements_file), str(tmp_path / "out.csv")]) == 0
     assert (tmp_path / "out.csv").read_text().splitlines()[0] == "customer_ID,prediction"
     csv = pd.read_csv(tmp_path / "out.csv")
     expected = _expected(statements_file)
@@ -140,7 +140,7 @@ def test_bad_inputs_exit_non_zero_with_one_line_and_no_output(
     pq.write_table(pq.read_table(statements_file).drop_columns(["D_48", "B_30"]), tmp_path / "cols.parquet")
     _fails(["score", str(tmp_path / "cols.parquet"), str(out)], capsys, "missing required columns: D_48, B_30")
     tampered = tmp_path / "model"
-    shutil.copytree(COMMITTED_MODEL, tampered)
+    shutil.copytree(SYNTHETIC_MODEL, tampered)
     (tampered / "preprocessing.json").write_text((tampered / "preprocessing.json").read_text().replace("0", "1", 1))
     _fails(["score", "--model", str(tampered), str(statements_file), str(out)], capsys, "checksum mismatch")
     _fails(["score", str(statements_file), str(tmp_path / "out.txt")], capsys, "must end in .csv or .parquet")

@@ -13,7 +13,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from helpers import COMMITTED_MODEL, ROOT
+from helpers import ROOT, SYNTHETIC_MODEL
 from lambda_service import LambdaService, lambda_service
 from runtimes import Runtimes
 
@@ -28,8 +28,8 @@ def _wrong_model(folder: Path) -> Model:
     """The committed model with one tree less and fresh checksums: it loads, and scores differently."""
     import xgboost
 
-    artifacts = load_artifacts(COMMITTED_MODEL)
-    booster = xgboost.Booster(model_file=str(COMMITTED_MODEL / "model.ubj"))
+    artifacts = load_artifacts(SYNTHETIC_MODEL)
+    booster = xgboost.Booster(model_file=str(SYNTHETIC_MODEL / "model.ubj"))
     fewer = bytes(booster[0 : booster.num_boosted_rounds() - 1].save_raw("ubj"))
     header = {k: v for k, v in artifacts.manifest.items() if k not in ("files", "format_version")}
     return Model(
@@ -101,7 +101,8 @@ def test_a_version_with_another_booster_fails_naming_the_customer(
 
 def test_a_version_whose_model_will_not_load_fails(service: LambdaService, runtimes: Runtimes, bucket: str) -> None:
     result = run_hook(service, runtimes, bucket, "api:broken")
-    assert result["status"] == "Failed" and "answered 503" in result["problem"]
+    assert result["status"] == "Failed"  # it did not start: Lambda's init error, with the reason
+    assert "api:broken failed: StartupError: model failed to load from /var/task/no-such-model" in result["problem"]
 
 
 def test_a_version_that_does_not_answer_in_time_is_invoked_once_and_reported(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,28 @@ def test_model_uri_reaches_every_function_as_cloudformation_sets_it(
     api = runtimes.start("ScoreApiFunction", parameters={"ModelUri": uri})
     described = json.loads(api.invoke(event("api-model.json")).json()["body"])
     assert described["version"] == "9.9.9-from-s3"
+
+
+def test_a_function_that_could_not_answer_anything_fails_its_start_with_the_reason(
+    runtimes: Runtimes, tmp_path: Path
+) -> None:
+    """A bad setting or a model that will not load stops the handler's import: AWS's runtime
+    client posts that as the environment's init error and the emulator answers the invocation
+    with it (Lambda does the same, and starts a fresh environment for the next one); the
+    function's log carries the one-line reason. Nothing answers 503 forever."""
+    from helpers import SYNTHETIC_MODEL
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(SYNTHETIC_MODEL, tampered)
+    (tampered / "preprocessing.json").write_text((tampered / "preprocessing.json").read_text().replace("1.0", "2.0", 1))
+    for function, environment, reason in [
+        ("ScoreApiFunction", {"DECISION_THRESHOLD": "abc"}, "environment variable DECISION_THRESHOLD must be a number"),
+        ("ScoreFileFunction", {"MAX_BATCH": "0"}, "environment variable MAX_BATCH must be at least 1, got '0'"),
+        ("ScoreShardFunction", {"MODEL_URI": str(tampered)}, "checksum mismatch for " + str(tampered)),
+    ]:
+        started = runtimes.start(function, **environment)
+        invocation = started.invoke(event("api-health.json"))
+        error = invocation.error
+        assert error is not None and error["errorType"] == "StartupError", (function, invocation.payload[:300])
+        assert reason in error["errorMessage"], error["errorMessage"]
+        assert reason in started.log()
