@@ -259,8 +259,8 @@ async def read_body(
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if not binary and content_type != "application/json" and not content_type.endswith("+json"):
         raise RequestError(415, "unsupported_media_type", f"send Content-Type: application/json, not {content_type!r}")
-    declared = headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+    declared = byte_count(headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise RequestError(413, "body_too_large", f"the body is over MAX_BODY_BYTES={limit}")
     parts, size = [], 0
     async for chunk in chunks:
@@ -363,3 +363,12 @@ def parse_customers(
     except ValidationError as error:
         raise _invalid(error, ("customers",)) from None
     return ParsedBody(customers, _unknown_fields(customers))
+
+
+def byte_count(raw: str) -> int | None:
+    """A length header's value (Content-Length, Inference-Header-Content-Length): ASCII digits,
+    at most 18 of them; None for anything else. `str.isdigit` admits "²", and `int()` refuses
+    more than 4,300 digits: neither may reach it."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    return None

@@ -183,21 +183,67 @@ _DEFAULT_OUTPUTS = {  # by binary_data_output: what a request that names no outp
 }
 
 
+MAX_REASONS = 20
+
+
 def _requested_outputs(request: Request) -> Sequence[RequestedOutput]:
-    all_binary = bool(request.parameters.get("binary_data_output", False))
+    """The outputs asked for, each at most once. Reasons are asked for as an output (its
+    `parameters.top`) or, as clients without output parameters (tritonclient) can, by the
+    request parameter `reasons`: N, which adds the output to whatever else is returned."""
+    all_binary = _flag(request.parameters, "binary_data_output", "parameters")
+    reasons = _reasons_top(request.parameters.get("reasons"), "parameters.reasons", 0)
     asked = request.outputs
     if asked is None:
-        return _DEFAULT_OUTPUTS[all_binary]
-    if not isinstance(asked, list):
+        found = list(_DEFAULT_OUTPUTS[all_binary])
+    elif not isinstance(asked, list):
         raise fail("'outputs' must be a list")
-    found = []
-    for output in asked:
-        name = output.get("name") if isinstance(output, dict) else None
-        if name not in OUTPUTS:
-            raise fail(f"output {name!r} is not one of {', '.join(OUTPUTS)}")
-        parameters = output.get("parameters") or {}
-        top = parameters.get("top", 5) if name == "reasons" else 0
-        if type(top) is not int or not 0 <= top <= 20:
-            raise fail("output 'reasons': parameters.top must be an integer from 1 to 20")
-        found.append(RequestedOutput(name, bool(parameters.get("binary_data", all_binary)), top))
+    else:
+        found = [_requested_output(index, output, all_binary, reasons) for index, output in enumerate(asked)]
+        names = [output.name for output in found]
+        if len(set(names)) < len(names):
+            twice = next(name for name in names if names.count(name) > 1)
+            raise fail(f"output {twice!r} is asked for more than once: ask for each output once")
+    if reasons and all(output.name != "reasons" for output in found):
+        found.append(RequestedOutput("reasons", all_binary, reasons))
     return found
+
+
+def _requested_output(index: int, output: Any, all_binary: bool, reasons: int) -> RequestedOutput:
+    where = f"outputs[{index}]"
+    if not isinstance(output, dict):
+        raise fail(f"{where} must be an object with a 'name'")
+    name = output.get("name")
+    if type(name) is not str or name not in OUTPUTS:
+        raise fail(f"{where}.name must be one of {', '.join(OUTPUTS)}, got {_shown(name)}")
+    parameters = output.get("parameters")
+    parameters = {} if parameters is None else parameters
+    if not isinstance(parameters, dict):
+        raise fail(f"{where}.parameters (output {name!r}) must be an object, got {_shown(parameters)}")
+    top = (
+        _reasons_top(parameters.get("top"), "output 'reasons': parameters.top", reasons or 5)
+        if name == "reasons"
+        else 0
+    )
+    return RequestedOutput(name, _flag(parameters, "binary_data", f"{where}.parameters", all_binary), top)
+
+
+def _reasons_top(value: Any, where: str, default: int) -> int:
+    if value is None:
+        return default
+    if type(value) is not int or not 1 <= value <= MAX_REASONS:
+        raise fail(f"{where} must be an integer from 1 to {MAX_REASONS}, got {_shown(value)}")
+    return value
+
+
+def _flag(parameters: dict[str, Any], key: str, where: str, default: bool = False) -> bool:
+    """A protocol flag: a JSON boolean, nothing else ("false" is text, not false)."""
+    value = parameters.get(key, default)
+    if type(value) is not bool:
+        raise fail(f"{where}.{key} must be true or false (a JSON boolean), got {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A client's value in a message: its JSON type, and itself when short."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"a {type(value).__name__} of {len(text)} characters"

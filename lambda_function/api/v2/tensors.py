@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 
+from lambda_function.api.payload import byte_count
 from lambda_function.api.v2.protocol import DTYPES, HEADER_LENGTH, NUMERIC_TYPES, U32, Request, Tensor, V2Error, fail
 
 # The request's structure checked by msgspec's typed decoder, in C: the one pass over a body of
@@ -72,7 +73,33 @@ def plain_columns(header: bytes) -> tuple[Any, dict[str, Any], int] | None:
     shapes, flat = list(map(_SHAPE, inputs)), [rows]
     if shapes.count(flat) != len(shapes) and shapes.count(flat) + shapes.count([rows, 1]) != len(shapes):
         return None
+    for tensor in inputs:
+        check_range(tensor.name, tensor.__struct_config__.tag, tensor.data)
     return request, columns, rows
+
+
+def _limits(dtype: np.dtype[Any]) -> tuple[int | float, int | float]:
+    if dtype.kind in "iu":
+        return int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)  # ints: exact comparisons
+    return -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
+
+
+# What each datatype can hold; FP64 holds every JSON number (JSON has no Infinity, no NaN).
+_RANGES = {datatype: _limits(dtype) for datatype, dtype in DTYPES.items() if dtype.kind in "iuf" and datatype != "FP64"}
+
+
+def check_range(name: str, datatype: str, data: list[Any]) -> None:
+    """JSON numbers within their declared datatype: a UINT8 of -1, an INT8 of 300, an FP16 of 1e6
+    are not values of that type, so they are refused rather than scored as the literal number.
+    (Binary data cannot be out of its type's range.)"""
+    limits = _RANGES.get(datatype)
+    if limits is None or not data:
+        return
+    low, high = limits
+    present = [value for value in data if value is not None] if None in data else data
+    if present and (min(present) < low or max(present) > high):
+        row, wrong = next((row, v) for row, v in enumerate(data) if v is not None and not low <= v <= high)
+        raise fail(f"input {name!r} row {row}: {wrong!r} is outside {datatype}'s range ({low:g} to {high:g})")
 
 
 def _decoded_or_none(decoder: msgspec.json.Decoder[Any], header: bytes) -> Any:
@@ -88,9 +115,11 @@ def split_body(body: bytes, headers: Mapping[str, str]) -> tuple[Request, memory
     declared = headers.get(HEADER_LENGTH)
     view = memoryview(body)
     if declared is not None:
-        if not (declared.isascii() and declared.isdigit()) or int(declared) > len(body):
-            raise fail(f"Inference-Header-Content-Length {declared!r} is not a length within the body")
-        header, binary = view[: int(declared)], view[int(declared) :]
+        length = byte_count(declared)
+        if length is None or length > len(body):
+            shown = repr(declared) if len(declared) <= 40 else f"({len(declared)} characters)"
+            raise fail(f"Inference-Header-Content-Length {shown} is not a length within the body")
+        header, binary = view[:length], view[length:]
     else:
         header, binary = view, view[:0]
     try:  # msgspec refuses NaN and Infinity, which JSON does not have
@@ -209,6 +238,7 @@ def _from_json(name: str, datatype: str, rows: int, data: list[Any] | None) -> l
     if not allowed.issuperset(map(type, data)):
         wrong = next(v for v in data if type(v) not in allowed)
         raise fail(f"input {name!r}: {wrong!r} is not {datatype}")
+    check_range(name, datatype, data)
     return data  # None, where JSON has no NaN, is a missing value
 
 
