@@ -251,6 +251,7 @@ def dataset_events(data: bytes) -> dict[str, Any]:
     shard.update(file_rows=None, footer_error=None, plan="")
     digest = hashlib.sha256(json.dumps([shard]).encode()).hexdigest()[:16]  # as dataset_plan.plan_dataset
     plan = {**job, "files": 1, "shards": 1, "rows": 0, "shard_rows": 2_000_000}
+    plan["skipped_not_data"] = {"count": 0, "first": []}  # staging copies, _SUCCESS markers: none here
     planned = {
         **plan,
         "items": {"bucket": BUCKET, "key": f"{JOB_OUTPUT}_work/shards.json"},

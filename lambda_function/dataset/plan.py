@@ -11,7 +11,7 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -23,6 +23,7 @@ from lambda_function.s3 import split_s3_uri
 
 FOOTER_READERS = 32  # footers read at once: each is one small ranged GET, so latency-bound
 WORK = "_work"
+SHOWN_SKIPPED = 20
 
 
 class JobError(ValueError):
@@ -85,19 +86,26 @@ def fingerprints_uri(output: str, index: int) -> str:
     return work_uri(output, "ids", f"{index:05d}.u64")
 
 
-def dataset_files(input_uri: str, keys: list[str] | None = None) -> list[StoredFile]:
-    """The statements files of the input: Parquet, CSV and CSV.gz, not Spark's or Hive's
-    markers (`_SUCCESS`, `.crc`, names starting with `_` or `.`)."""
+# Folders and files that Spark, Hive and Hadoop mark as not data: their staging copies
+# (`_temporary/`, `.spark-staging-*`, `.hive-staging*`), markers (`_SUCCESS`) and checksums
+# (`.crc`) start with `_` or `.`, at any depth, as Hadoop's own input filter reads them.
+HIDDEN_START = ("_", ".")
+
+
+def dataset_files(input_uri: str, keys: list[str] | None = None) -> tuple[list[StoredFile], list[str]]:
+    """The statements files of the input (Parquet, CSV, CSV.gz), and the files skipped as not
+    data: under a folder, or named, starting with `_` or `.` anywhere below the input."""
     if keys is not None:  # names relative to the input, or whole URIs and paths
-        return [
-            storage.stat(key if "://" in key or key.startswith("/") else storage.join(input_uri, key)) for key in keys
-        ]
-    found = storage.list_files(input_uri)
-    return [
-        file
-        for file in found
-        if input_format(file.uri) is not None and not PurePosixPath(file.uri).name.startswith(("_", "."))
-    ]
+        named = [key if "://" in key or key.startswith("/") else storage.join(input_uri, key) for key in keys]
+        return [storage.stat(uri) for uri in named], []
+    root = input_uri.rstrip("/") + "/"  # a folder: s3://b/in is not also s3://b/in-old/
+    found = [file for file in storage.list_files(root) if input_format(file.uri) is not None]
+    hidden = {file.uri for file in found if _hidden(file.uri.removeprefix(root))}
+    return [file for file in found if file.uri not in hidden], sorted(hidden)
+
+
+def _hidden(relative: str) -> bool:
+    return any(part.startswith(HIDDEN_START) for part in PurePosixPath(relative).parts)
 
 
 def _footer_of(file: StoredFile, fmt: str) -> pq.FileMetaData | str | None:
@@ -136,14 +144,26 @@ def cut(file: StoredFile, fmt: str, footer: pq.FileMetaData | str | None, shard_
 
 
 def check_locations(input_uri: str, output_uri: str, batch_input_prefix: str) -> None:
-    out, into = output_uri.rstrip("/") + "/", input_uri.rstrip("/") + "/"
-    if out.startswith(into) or into.startswith(out):
+    """The output neither inside the input nor around it, wherever the spellings point: the same
+    folder by another path or through a symlink, the same bucket and prefix written otherwise.
+    Checked before anything is written, so a user's input is never overwritten or deleted."""
+    into, out = _location(input_uri), _location(output_uri)
+    if into[0] == out[0] and (out[1].startswith(into[1]) or into[1].startswith(out[1])):
         raise JobError(f"the output {output_uri} must not be inside the input {input_uri}, nor the input inside it")
-    if storage.is_s3(input_uri) and split_s3_uri(into)[1].startswith(batch_input_prefix):
+    if storage.is_s3(input_uri) and into[1].split("/", 1)[1].startswith(batch_input_prefix):
         raise JobError(
             f"the input {input_uri} is under INPUT_PREFIX {batch_input_prefix!r}: the S3 trigger would also score "
             "each of its files on its own. Put datasets under another prefix (datasets/, for instance)"
         )
+
+
+def _location(uri: str) -> tuple[str, str]:
+    """("s3", "bucket/prefix/") or ("file", "/resolved/path/"): what a location is, not how it is spelt."""
+    if storage.is_s3(uri):
+        bucket, prefix = split_s3_uri(uri)
+        prefix = prefix.rstrip("/")
+        return "s3", f"{bucket}/{prefix}/" if prefix else f"{bucket}/"
+    return "file", str(Path(uri).resolve()).rstrip("/") + "/"
 
 
 def plan_dataset(
@@ -153,7 +173,9 @@ def plan_dataset(
     check_locations(input_uri, output_uri, batch_input_prefix)
     for marker in ("_SUCCESS", "_SUMMARY.json"):  # an earlier run's: not true of this one until it ends
         storage.delete(storage.join(output_uri, marker))
-    files = dataset_files(input_uri, keys)
+    files, hidden = dataset_files(input_uri, keys)
+    for file in files:  # a named file may lie anywhere: never one of the output's
+        check_locations(file.uri, output_uri, batch_input_prefix)
     if not files:
         raise JobError(f"no .parquet, .csv or .csv.gz files under {input_uri}")
     formats = [input_format(file.uri) or "" for file in files]
@@ -174,6 +196,7 @@ def plan_dataset(
         "shards": len(shards),
         "rows": sum(footer.num_rows for footer in footers if isinstance(footer, pq.FileMetaData)),
         "shard_rows": shard_rows,
+        "skipped_not_data": {"count": len(hidden), "first": hidden[:SHOWN_SKIPPED]},
     }
     storage.write_bytes(work_uri(output_uri, "plan.json"), json.dumps(plan, indent=1).encode(), "application/json")
     return plan

@@ -9,6 +9,7 @@ execution. Nothing written depends on the time, so a rerun writes the same bytes
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections import Counter
@@ -49,9 +50,12 @@ def reduce_job(model: Model, output: str) -> dict[str, Any]:
     if unfinished:
         problems["shards_not_finished"] = _unfinished(unfinished)
     not_scored = _files_not_scored(summaries)
+    scored = [s for s in summaries.values() if s["status"] == "scored" and s["input"]["uri"] not in not_scored]
+    found_twice = duplicate_customers(output, scored)
+    not_scored.update(_ungrouped_files(found_twice, scored))
+    scored = [s for s in scored if s["input"]["uri"] not in not_scored]
     if not_scored:
         problems["files_not_scored"] = not_scored
-    scored = [s for s in summaries.values() if s["status"] == "scored" and s["input"]["uri"] not in not_scored]
     for summary in summaries.values():  # a file is scored whole, or not at all
         if summary["status"] == "scored" and summary["input"]["uri"] in not_scored:
             storage.delete(storage.join(output, summary["part"]["name"]))
@@ -59,9 +63,12 @@ def reduce_job(model: Model, output: str) -> dict[str, Any]:
         misread = _rows_not_read_once(shards, scored)
         if misread:
             problems["rows_not_read_once"] = misread
-    twice = duplicate_customers(output, scored)
+    twice = _still_twice(found_twice, scored)
     if twice["count"]:
         problems["customers_in_two_parts"] = twice
+    changed = parts_not_as_written(output, scored)
+    if changed:
+        problems["parts_not_as_written"] = changed
     summary = merged_summary(model, output, shards, scored, problems)
     storage.write_bytes(storage.join(output, "_SUMMARY.json"), _json(summary), "application/json")
     record_drift_metrics(summary.get("drift"))
@@ -132,16 +139,65 @@ def duplicate_customers(output: str, scored: list[dict[str, Any]]) -> dict[str, 
     del everything
     if not suspects.size:
         return {"count": 0, "first": []}
-    seen: Counter[str] = Counter()
+    seen: dict[str, list[int]] = {}
     for summary, name in zip(scored, names, strict=True):
         prints = np.frombuffer(storage.read_bytes(name) or b"", dtype="<u8")
         if not np.isin(prints, suspects).any():
             continue
         data = storage.read_bytes(part_uri(output, summary["shard"]))
         ids = pq.read_table(io.BytesIO(data or b""), columns=[CUSTOMER_ID])[CUSTOMER_ID].combine_chunks()
-        seen.update(ids.filter(np.isin(id_fingerprints(ids), suspects)).to_pylist())
-    twice = sorted(customer for customer, count in seen.items() if count > 1)
-    return {"count": len(twice), "first": twice[:SHOWN]}
+        for customer in ids.filter(np.isin(id_fingerprints(ids), suspects)).to_pylist():
+            seen.setdefault(customer, []).append(summary["shard"])
+    shards_of = {customer: found for customer, found in sorted(seen.items()) if len(found) > 1}
+    return {"count": len(shards_of), "first": list(shards_of)[:SHOWN], "shards": shards_of}
+
+
+def _ungrouped_files(twice: dict[str, Any], scored: list[dict[str, Any]]) -> dict[str, str]:
+    """Split files with a customer in two of their own parts: not grouped by customer, which
+    each shard cannot see alone. Named, as any file that could not be scored is."""
+    file_of = {summary["shard"]: summary["input"]["uri"] for summary in scored}
+    found: dict[str, str] = {}
+    for customer, shards in twice.get("shards", {}).items():
+        files = {file_of[shard] for shard in shards}
+        if len(files) == 1:
+            found.setdefault(
+                files.pop(),
+                f"rows are not grouped by customer_ID: customer {customer!r} is in the rows of shards "
+                f"{', '.join(map(str, sorted(shards)))}; a file large enough to be split must keep each customer's "
+                "statements together (sorted by customer_ID, as Kaggle's files are)",
+            )
+    return found
+
+
+def _still_twice(twice: dict[str, Any], scored: list[dict[str, Any]]) -> dict[str, Any]:
+    """The customers in two parts among the parts that remain (across files)."""
+    kept = {summary["shard"] for summary in scored}
+    customers = [c for c, shards in twice.get("shards", {}).items() if sum(s in kept for s in shards) > 1]
+    return {"count": len(customers), "first": customers[:SHOWN]}
+
+
+def parts_not_as_written(output: str, scored: list[dict[str, Any]]) -> dict[str, Any]:
+    """Parts deleted, truncated or replaced since their shard wrote them: `_SUCCESS` lists only
+    parts that are, byte for byte, what their shard recorded (its size, and on S3 the ETag of
+    its own PUT, by HEAD; a local part is read and its SHA-256 compared)."""
+
+    def problem(summary: dict[str, Any]) -> str | None:
+        recorded, uri = summary["part"], part_uri(output, summary["shard"])
+        try:
+            found = storage.stat(uri)
+        except FileNotFoundError:
+            return "missing"
+        if found.size != recorded["bytes"]:
+            return f"{found.size} bytes, written as {recorded['bytes']}"
+        if storage.is_s3(uri):
+            return None if found.etag == recorded.get("etag") else "replaced (its ETag is not the one written)"
+        digest = hashlib.sha256(storage.read_bytes(uri) or b"").hexdigest()
+        return None if digest == recorded["sha256"] else "replaced (its SHA-256 is not the one written)"
+
+    with ThreadPoolExecutor(READERS) as pool:
+        found = list(pool.map(problem, scored))
+    wrong = [{"part": s["part"]["name"], "problem": p} for s, p in zip(scored, found, strict=True) if p is not None]
+    return {"count": len(wrong), "first": wrong[:SHOWN]} if wrong else {}
 
 
 def merged_summary(
@@ -191,7 +247,8 @@ def _summed_counts(scored: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 def _manifest(summary: dict[str, Any], scored: list[dict[str, Any]]) -> dict[str, Any]:
-    parts = [s["part"] for s in sorted(scored, key=lambda s: int(s["shard"]))]
+    listed = ("name", "customers", "bytes", "sha256")  # the same wherever the job ran (an ETag is S3's)
+    parts = [{key: s["part"][key] for key in listed} for s in sorted(scored, key=lambda s: int(s["shard"]))]
     keep = ("output", "model", "files", "rows_read", "customers_scored")
     return {**{key: summary[key] for key in keep}, "parts": parts}
 
@@ -206,6 +263,9 @@ def _describe(kind: str, found: Any) -> str:
         )
     if kind == "rows_not_read_once":
         return f"{len(found)} files whose rows were not each read once: " + ", ".join(f["input"] for f in found[:SHOWN])
+    if kind == "parts_not_as_written":
+        shown = ", ".join(f"{f['part']} ({f['problem']})" for f in found["first"])
+        return f"{found['count']} parts are not what their shards wrote: {shown}"
     return f"{found['count']} customers in two parts (customers spread over several files are not supported): " + (
         ", ".join(found["first"])
     )

@@ -46,10 +46,10 @@ def score_shard(model: Model, shard: Shard, output: str) -> dict[str, Any]:
     except InputError as error:
         return _write_summary(shard, output, _unscored(shard, str(error)))
     part_bytes = encode_predictions(scored, model, "parquet")
-    storage.write_bytes(part_uri(output, shard.index), part_bytes)
+    etag = storage.write_bytes(part_uri(output, shard.index), part_bytes)
     fingerprints = np.sort(id_fingerprints(scored.predictions[CUSTOMER_ID].combine_chunks()))
     storage.write_bytes(fingerprints_uri(output, shard.index), fingerprints.astype("<u8").tobytes())
-    return _write_summary(shard, output, _summary(model, shard, scored, part, part_bytes))
+    return _write_summary(shard, output, _summary(model, shard, scored, part, part_bytes, etag))
 
 
 def _customers(scored: ScoredFile) -> int:
@@ -57,7 +57,7 @@ def _customers(scored: ScoredFile) -> int:
 
 
 def _summary(
-    model: Model, shard: Shard, scored: ScoredFile, part: RowGroupRange | None, part_bytes: bytes
+    model: Model, shard: Shard, scored: ScoredFile, part: RowGroupRange | None, part_bytes: bytes, etag: str
 ) -> dict[str, Any]:
     scores = scored.drift_inputs["score"]
     reference = model.artifacts.reference if model.artifacts else None
@@ -84,6 +84,7 @@ def _summary(
             "customers": scored.customers,
             "bytes": len(part_bytes),
             "sha256": hashlib.sha256(part_bytes).hexdigest(),
+            "etag": etag,  # S3's, of this very PUT: reduce checks the part is still it without reading it
         },
     }
 

@@ -60,7 +60,7 @@ def owned_batches(
     """The owned rows of `part`, batch by batch; fills in `part` as it goes."""
     starts = np.cumsum([0] + [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)])
     part.owned_start = int(starts[part.first])
-    boundary = _last_id(parquet, part.first - 1) if part.first > 0 else None
+    boundary = _last_id_before(parquet, part.first)
     last: str | None = None
     groups = range(part.first, part.stop)
     for batch in row_group_batches(parquet, columns, groups, batch_rows):
@@ -98,9 +98,14 @@ def _ids(batch: pa.RecordBatch | pa.Table) -> pa.Array:
     return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
 
 
-def _last_id(parquet: pq.ParquetFile, group: int) -> str | None:
-    ids = _ids(parquet.read_row_group(group, columns=[CUSTOMER_ID]))
-    return ids[len(ids) - 1].as_py() if len(ids) else None
+def _last_id_before(parquet: pq.ParquetFile, group: int) -> str | None:
+    """The customer of the last row before row group `group`: in the last non-empty group
+    before it (writers leave empty row groups; one just before a boundary has no last row)."""
+    for earlier in range(group - 1, -1, -1):
+        if parquet.metadata.row_group(earlier).num_rows:
+            ids = _ids(parquet.read_row_group(earlier, columns=[CUSTOMER_ID]))
+            return ids[len(ids) - 1].as_py() if len(ids) else None
+    return None
 
 
 def _run_length(ids: pa.Array, value: str | None) -> int:

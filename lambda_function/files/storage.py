@@ -100,14 +100,16 @@ def read_bytes(uri: str) -> bytes | None:
         raise
 
 
-def write_bytes(uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-    """One PUT on S3; locally, a temporary file renamed into place: never half a file."""
+def write_bytes(uri: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+    """One PUT on S3; locally, a temporary file renamed into place: never half a file.
+    Returns S3's ETag of what was written (empty for a local file)."""
     if is_s3(uri):
         bucket, key = split_s3_uri(uri)
-        s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
-        return
+        written = s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+        return str(written.get("ETag", "")).strip('"')
     Path(uri).parent.mkdir(parents=True, exist_ok=True)  # a job's output is a tree of its own
     write_local_file(Path(uri), data)
+    return ""
 
 
 def write_local_file(path: Path, data: bytes) -> None:
