@@ -58,3 +58,47 @@ def with_unseen_and_missing(frame: pd.DataFrame, categorical: list[str], seed: i
             frame[name] = frame[name].astype(object)
             frame.loc[frame.index[:2], name] = "ZZ"
     return frame
+
+
+def with_coverage(frame: pd.DataFrame, inputs: dict[str, Any]) -> pd.DataFrame:
+    """The golden customers, plus one per category no customer has and per numeric input never
+    missing or never present (each a copy of the first customer with that one value changed), so
+    that verify-model exercises every one-hot column and both sides of every imputation
+    (lambda_function/deploy/golden.py refuses a golden file that does not)."""
+    base, added = frame.iloc[0], []
+    for name, categories in inputs["categorical"].items():
+        present = set(_spellings(frame[name])) if name in frame else set()
+        for category in categories:
+            if category not in present:
+                added.append(_variant(base, name, _value_of(category, frame[name] if name in frame else None)))
+    for name in inputs["numeric"]:
+        column = frame[name] if name in frame else pd.Series([np.nan] * len(frame))
+        if not column.isna().any():
+            added.append(_variant(base, name, None))
+        if column.isna().all():
+            added.append(_variant(base, name, 0.5))
+    rows = [row.rename(None) for row in added]
+    for number, row in enumerate(rows):
+        row["customer_ID"] = f"golden-coverage-{number:03d}"
+    return pd.concat([frame, pd.DataFrame(rows)], ignore_index=True) if rows else frame
+
+
+def _spellings(column: pd.Series) -> list[str]:
+    """The categories a column's values are (the recipe's canonical text: 2 and 2.0 are "2.0")."""
+    if pd.api.types.is_numeric_dtype(column):
+        return [str(float(v)) for v in column.dropna()]
+    return [str(v) for v in column.dropna()] + (["None"] if column.isna().any() else [])
+
+
+def _value_of(category: str, column: pd.Series | None) -> Any:
+    if category == "None":  # what the original recipe made of a missing value
+        return None
+    if column is not None and pd.api.types.is_numeric_dtype(column):
+        return float(category)
+    return category
+
+
+def _variant(base: pd.Series, name: str, value: Any) -> pd.Series:
+    row = base.copy().astype(object)
+    row[name] = value
+    return row

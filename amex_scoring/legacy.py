@@ -22,7 +22,7 @@ from lambda_function.core.artifacts import write_model_directory
 from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.core.scoring import Model
 
-from .golden import GOLDEN_CUSTOMERS, golden
+from .golden import GOLDEN_CUSTOMERS, golden, with_coverage
 from .model_readme import write_model_readme
 from .recipe import (
     DEFAULT_MODEL_NAME,
@@ -229,7 +229,7 @@ def import_legacy(
             f"(tolerance {PARITY_TOLERANCE}) on {len(sample)} generated customers; nothing written"
         )
     manifest["parity"] = {"customers": len(sample), "max_abs_difference": gap, "id_column": CUSTOMER_ID}
-    reference_customers = _golden_frame(sample, Path(model_path).parent)
+    reference_customers = with_coverage(_golden_frame(sample, Path(model_path).parent), manifest["inputs"])
     expected_golden = legacy_probabilities(imputer, vectorizer, model, reference_customers)
     write_model_directory(
         out, manifest, spec, booster, reference, golden(reference_customers, expected_golden, "the user's pickles")

@@ -14,7 +14,7 @@ from lambda_function.core.drift import build_reference
 from lambda_function.core.features import FeaturePipeline
 from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
 
-from .golden import GOLDEN_CUSTOMERS, golden, with_unseen_and_missing
+from .golden import GOLDEN_CUSTOMERS, golden, with_coverage, with_unseen_and_missing
 from .model_readme import write_model_readme
 from .recipe import (
     CATEGORICAL_INPUTS,
@@ -197,8 +197,9 @@ def train(
         "reference": {"data": Path(data).name, "customers": reference["customers"]},
     }
     booster_bytes = bytes(booster.save_raw("ubj"))
-    reference_customers = with_unseen_and_missing(
-        held_out.head(GOLDEN_CUSTOMERS).drop(columns=["target"]), list(categorical)
+    reference_customers = with_coverage(
+        with_unseen_and_missing(held_out.head(GOLDEN_CUSTOMERS).drop(columns=["target"]), list(categorical)),
+        manifest["inputs"],
     )
     write_model_directory(
         out,

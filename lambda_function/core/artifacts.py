@@ -29,6 +29,11 @@ BOOSTER = "model.ubj"
 REFERENCE = "reference.json"
 GOLDEN = "golden.json"
 REQUIRED_FILES = (PREPROCESSING, BOOSTER)
+# Checked before a byte is parsed: JSON's parsed form takes several times its size (a 207 MB
+# preprocessing.json of millions of categories took 1.4 GB), above the functions' memory.
+# Real ones are kilobytes; a booster of thousands of deep trees, tens of megabytes.
+MAX_BYTES = {MANIFEST: 4_000_000, PREPROCESSING: 16_000_000, REFERENCE: 16_000_000, GOLDEN: 16_000_000}
+MAX_BOOSTER_BYTES = 512_000_000
 
 
 class ArtifactError(Exception):
@@ -51,9 +56,20 @@ class ModelArtifacts:
 
 
 def _read(path: Path) -> bytes:
+    """A file of the model directory itself (a link to elsewhere is refused: what is verified
+    and shipped must be the directory), at most its size limit, checked before it is read."""
     if not path.is_file():
         raise ArtifactError(f"model artifact missing: {path}")
+    if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
+        raise ArtifactError(f"{path} links to {path.resolve()}, outside the model directory: copy the file in")
+    _check_size(str(path), path.stat().st_size)
     return path.read_bytes()
+
+
+def _check_size(where: str, size: int) -> None:
+    limit = MAX_BYTES.get(where.rsplit("/", 1)[-1], MAX_BOOSTER_BYTES)
+    if size > limit:
+        raise ArtifactError(f"{where} is {size:,} bytes, over the {limit:,} a model file may be")
 
 
 def _parse_json(path: Path, data: bytes) -> dict[str, Any]:
@@ -135,6 +151,7 @@ def _fetch_from_s3(uri: str, cache_dir: Path) -> Path:
                 name = item["Key"][len(prefix) :]
                 if name and "/" not in name:
                     objects[name] = item["ETag"]
+                    _check_size(f"{uri.rstrip('/')}/{name}", int(item.get("Size", 0)))  # before downloading it
     except ClientError as error:
         raise ArtifactError(f"cannot list model at {uri}: {error}") from None
     if MANIFEST not in objects:

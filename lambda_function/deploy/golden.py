@@ -13,8 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from lambda_function.api.payload import parse_customers
-from lambda_function.api.service import ScoringService
+from lambda_function.api.service import ScoringService, latest_of_each_customer
 from lambda_function.core.artifacts import ArtifactError
 from lambda_function.core.scoring import Model
 
@@ -64,6 +66,7 @@ def check_golden(model: Model) -> GoldenCheck:
     golden = model.artifacts.golden if model.artifacts else None
     if not golden or not golden.get("customers"):
         raise ArtifactError(f"{model.uri}: no golden customers (golden.json) to check")
+    refuse_unsound(model, golden)
     got = scores(model, golden)
     worst: tuple[float, str, float, float] | None = None
     for customer in golden["customers"]:
@@ -74,3 +77,46 @@ def check_golden(model: Model) -> GoldenCheck:
             worst = (gap, customer_id, expected, found)
     assert worst is not None
     return GoldenCheck(len(golden["customers"]), worst[1], worst[2], worst[3])
+
+
+def refuse_unsound(model: Model, golden: dict[str, Any]) -> None:
+    """A golden file proves nothing with an expectation that is not a probability (a NaN
+    difference is never "worse"), or with customers that leave part of the model unexercised: a
+    category no customer has (two categories' one-hot columns swapped, one renamed, would pass),
+    or an input never missing or never present (a changed imputation would pass)."""
+    for customer in golden["customers"]:
+        expected = customer.get("probability")
+        if type(expected) not in (int, float) or not 0.0 <= expected <= 1.0:  # NaN fails both
+            raise ArtifactError(
+                f"{model.uri}: golden customer {customer.get('customer_ID')!r} expects {expected!r}, "
+                "not a probability from 0 to 1: golden.json cannot be checked"
+            )
+    gaps = coverage_gaps(model, golden)
+    if gaps:
+        shown = "; ".join(gaps[:5]) + (f"; and {len(gaps) - 5} more" if len(gaps) > 5 else "")
+        raise ArtifactError(
+            f"{model.uri}: the golden customers do not exercise the whole model ({shown}): write golden.json "
+            "anew with the model (train, import-legacy)"
+        )
+
+
+def coverage_gaps(model: Model, golden: dict[str, Any]) -> list[str]:
+    """What the golden customers' scored statements leave unexercised: categories no customer
+    has, and inputs never missing (imputed) or never present."""
+    body = golden_body(golden)
+    count = sum(len(c["statements"]) for c in golden["customers"])
+    ids, columns = latest_of_each_customer(
+        parse_customers(body, model.inputs, single=False, max_batch=count), model.inputs
+    )
+    encoded = model.predict(columns, len(ids)).encoded
+    gaps = []
+    for name, vocabulary in model.pipeline.vocabularies.items():
+        seen = set(encoded.positions[name].tolist())
+        gaps += [f"{name} = {category!r}" for at, category in enumerate(vocabulary.categories) if at not in seen]
+    for name in model.pipeline.imputation:
+        missing = np.isnan(np.asarray([np.nan if v is None else v for v in columns[name]], dtype=np.float64))
+        if not missing.any():
+            gaps.append(f"{name} missing")
+        if missing.all():
+            gaps.append(f"{name} present")
+    return gaps

@@ -98,3 +98,45 @@ def test_a_missing_s3_model_is_named(bucket: str, tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=rf"model artifact missing: s3://{bucket}/nothing/manifest.json"):
         Model(f"s3://{bucket}/nothing/", cache_dir=str(tmp_path)).load()
     assert keys_in(bucket) == []
+
+
+def test_a_model_file_that_links_out_of_the_directory_is_refused(model_copy: Path, tmp_path: Path) -> None:
+    """#30: what is verified and shipped is the directory; a link could point anywhere later."""
+    outside = tmp_path / "elsewhere.json"
+    shutil.move(model_copy / "preprocessing.json", outside)
+    (model_copy / "preprocessing.json").symlink_to(outside)  # same bytes: the checksum still matches
+    with pytest.raises(ArtifactError, match="preprocessing.json links to .*elsewhere.json, outside the model"):
+        load_artifacts(model_copy)
+    (model_copy / "preprocessing.json").unlink()
+    shutil.move(outside, model_copy / "kept.json")
+    (model_copy / "preprocessing.json").symlink_to("kept.json")  # a link within the directory is the directory
+    assert load_artifacts(model_copy).preprocessing["numeric"]
+
+
+def _oversized(model_copy: Path) -> Path:
+    """preprocessing.json of 17 MB (millions of categories' worth), with a checksum to match."""
+    import hashlib
+
+    spec = json.loads((model_copy / "preprocessing.json").read_text())
+    spec["padding"] = "x" * 17_000_000
+    data = json.dumps(spec).encode()
+    (model_copy / "preprocessing.json").write_bytes(data)
+    manifest = json.loads((model_copy / "manifest.json").read_text())
+    manifest["files"]["preprocessing.json"] = hashlib.sha256(data).hexdigest()
+    (model_copy / "manifest.json").write_text(json.dumps(manifest))
+    return model_copy
+
+
+def test_a_model_file_over_its_size_limit_is_refused_before_it_is_read(model_copy: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"preprocessing.json is 17,00\d,\d{3} bytes, over the 16,000,000"):
+        load_artifacts(_oversized(model_copy))
+
+
+def test_on_s3_an_oversized_model_file_is_refused_before_it_is_downloaded(
+    bucket: str, model_copy: Path, tmp_path: Path
+) -> None:
+    for path in _oversized(model_copy).iterdir():
+        s3_client().upload_file(str(path), bucket, f"models/big/{path.name}")
+    with pytest.raises(ArtifactError, match=r"models/big/preprocessing.json is 17,00\d,\d{3} bytes, over the"):
+        Model(f"s3://{bucket}/models/big/", cache_dir=str(tmp_path / "cache")).load()
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("preprocessing.json"))

@@ -3,6 +3,7 @@ version that scores them differently is refused by name before anyone is scored 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ from lambda_function.deploy.golden import TOLERANCE, check_golden
 
 def test_the_synthetic_model_scores_its_golden_customers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify-model", str(SYNTHETIC_MODEL)]) == 0
-    assert "60 golden customers score as expected (to 1e-06)" in capsys.readouterr().out
+    assert "65 golden customers score as expected (to 1e-06)" in capsys.readouterr().out
     golden = load_artifacts(SYNTHETIC_MODEL).golden
     statements = [s for c in golden["customers"] for s in c["statements"]]
     assert sum("D_63" not in s for s in statements) >= 3  # missing values
@@ -80,4 +81,62 @@ def test_the_model_description_says_how_many_golden_customers_it_carries() -> No
     from amex_scoring.invoke import LambdaContext
 
     response = api.handler(rest_api_v1("GET", "/v1/model"), LambdaContext("api", 30))
-    assert json.loads(response["body"])["golden_customers"] == 60
+    assert json.loads(response["body"])["golden_customers"] == 65  # 60, and 5 that complete the coverage
+
+
+def _rewritten(tmp_path: Path, preprocessing: dict | None = None, golden: dict | None = None) -> Path:
+    """The synthetic model with one file changed and every checksum made right again."""
+    artifacts = load_artifacts(SYNTHETIC_MODEL)
+    manifest = {k: v for k, v in artifacts.manifest.items() if k not in ("files", "format_version")}
+    return write_model_directory(
+        tmp_path / "model",
+        manifest,
+        preprocessing or artifacts.preprocessing,
+        artifacts.booster_bytes,
+        artifacts.reference,
+        golden or artifacts.golden,
+    )
+
+
+def test_preprocessing_edits_that_move_scores_are_caught_because_every_category_is_golden(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#30: two categories' one-hot columns swapped, or a category renamed, with fresh checksums."""
+    spec = load_artifacts(SYNTHETIC_MODEL).preprocessing
+    columns = [list(column) for column in spec["columns"]]
+    first, second = columns.index(["B_30", "0.0"]), columns.index(["B_30", "1.0"])
+    columns[first], columns[second] = columns[second], columns[first]
+    assert main(["verify-model", str(_rewritten(tmp_path / "swapped", {**spec, "columns": columns}))]) == 1
+    assert "golden customer " in capsys.readouterr().err
+    renamed = json.loads(json.dumps(spec).replace('"XZ"', '"XY"'))
+    assert main(["verify-model", str(_rewritten(tmp_path / "renamed", renamed))]) == 1
+    assert "do not exercise the whole model (D_63 = 'XY')" in capsys.readouterr().err  # no customer has it
+
+
+def test_a_golden_file_with_an_expectation_that_is_not_a_probability_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden = load_artifacts(SYNTHETIC_MODEL).golden
+    for wrong, folder in ((1.5, "above"), (-0.1, "below"), ("0.5", "text")):
+        changed = json.loads(json.dumps(golden))
+        changed["customers"][3]["probability"] = wrong
+        assert main(["verify-model", str(_rewritten(tmp_path / folder, golden=changed))]) == 1
+        assert f"expects {wrong!r}, not a probability from 0 to 1" in capsys.readouterr().err
+    model_dir = _rewritten(tmp_path / "nan")  # NaN: JSON has none, but Python's reader takes it
+    text = (model_dir / "golden.json").read_text().replace(str(golden["customers"][0]["probability"]), "NaN", 1)
+    (model_dir / "golden.json").write_text(text)
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    manifest["files"]["golden.json"] = hashlib.sha256(text.encode()).hexdigest()
+    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["verify-model", str(model_dir)]) == 1
+    assert "expects nan, not a probability from 0 to 1" in capsys.readouterr().err
+
+
+def test_golden_customers_that_leave_a_category_or_an_imputation_unexercised_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden = load_artifacts(SYNTHETIC_MODEL).golden
+    fewer = {**golden, "customers": [c for c in golden["customers"] if not c["customer_ID"].startswith("golden-")]}
+    assert main(["verify-model", str(_rewritten(tmp_path, golden=fewer))]) == 1
+    error = capsys.readouterr().err
+    assert "the golden customers do not exercise the whole model (D_63 = 'XL'" in error
