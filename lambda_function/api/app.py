@@ -138,7 +138,11 @@ async def v2_infer(request: Request) -> Response:
         raise V2Error(error.status, error.message) from None
     numeric = model.pipeline.imputation  # the numeric inputs' names, by their medians
     parsed = parse_infer(body, request.headers, model.inputs, numeric, settings.max_batch)
-    content, headers = infer_response(parsed, service.v2_infer(parsed), model.name, model.version)
+    try:
+        answers = service.v2_infer(parsed)
+    except RequestError as error:  # the answer would be over the response limit
+        raise V2Error(error.status, error.message) from None
+    content, headers = infer_response(parsed, answers, model.name, model.version)
     return Response(content, headers=headers)
 
 
@@ -216,7 +220,7 @@ def create_app(model: Model, settings: Settings) -> FastAPI:
     )
     # Starlette tries the routes in this order, and each it passes costs a match: the scoring
     # routes, which carry the traffic, come first.
-    _v2_routes(app)
+    _v2_routes(app, model)
     route(
         "/predict",
         legacy_predict,
@@ -240,11 +244,11 @@ def create_app(model: Model, settings: Settings) -> FastAPI:
     return app
 
 
-def _v2_routes(app: FastAPI) -> None:
+def _v2_routes(app: FastAPI, model: Model) -> None:
     route, answers = app.router.add_api_route, openapi.v2_responses
     tags: list[str | Enum] = ["Open Inference Protocol (V2)"]
     bases = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
-    paths = {base: {"parameters": openapi.v2_path_parameters(base)} for base in bases}
+    paths = {base: {"parameters": openapi.v2_path_parameters(base, model)} for base in bases}
     for base in bases:  # the scoring routes first
         route(
             f"{base}/infer",
@@ -255,7 +259,7 @@ def _v2_routes(app: FastAPI) -> None:
             description=openapi.V2_INFER,
             openapi_extra={"requestBody": openapi.v2_infer_body(), **paths[base]},
             tags=tags,
-            responses=answers(V2InferResponse, "one output row per customer", 400, 404, 413, 415),
+            responses=answers(V2InferResponse, "one output row per customer", 400, 404, 413, 415, binary=True),
         )
     route("/v2", v2_server, methods=["GET"], summary="Server metadata", tags=tags, responses=answers(V2Server, "ok"))
     route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness", tags=tags, responses=answers(V2Live, "live"))

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from lambda_function.api.payload import customer_schema
+from lambda_function.api.v2.protocol import OUTPUTS
 from lambda_function.core.rules import MAX_EXPLAIN
 from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
 from lambda_function.core.scoring import Model
@@ -168,7 +169,8 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
 
 ERRORS = {
     400: "malformed JSON, a body that is not the gzip its Content-Encoding says, or a malformed Lambda event",
-    413: "the body (inflated, if gzip) is over MAX_BODY_BYTES, or the batch over MAX_BATCH",
+    413: "the body (inflated, if gzip) is over MAX_BODY_BYTES, the batch over MAX_BATCH, or the answer could pass "
+    "Lambda's 6 MB response limit (many customers with many reasons)",
     415: "the body is not JSON, or is compressed other than with gzip",
     422: "a field is invalid: `detail` names each",
 }
@@ -217,19 +219,39 @@ V2_INFER = (
 )
 
 
-def v2_path_parameters(path: str) -> list[dict[str, Any]]:
+def v2_path_parameters(path: str, model: Model) -> list[dict[str, Any]]:
     """The model's name (the manifest's) and version in a V2 path: declared here, as the
-    endpoints read them from the request themselves."""
-    described = {"name": "the model's name (GET /v2/models/...)", "version": "the model's version"}
+    endpoints read them from the request themselves. One model is served: its name and version
+    are the values (any other is a 404), which also lets a fuzzer past the 404 to the body."""
+    described = {
+        "name": ("the model's name (GET /v2/models/...)", model.name),
+        "version": ("the model's version", model.version),
+    }
     return [
-        {"name": name, "in": "path", "required": True, "description": text, "schema": {"type": "string"}}
-        for name, text in described.items()
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": text,
+            "schema": {"type": "string", "enum": [value]},
+        }
+        for name, (text, value) in described.items()
         if "{" + name + "}" in path
     ]
 
 
-def v2_responses(model: type[BaseModel], description: str, *errors: int) -> dict[int | str, dict[str, Any]]:
+def v2_responses(
+    model: type[BaseModel], description: str, *errors: int, binary: bool = False
+) -> dict[int | str, dict[str, Any]]:
     documented: dict[int | str, dict[str, Any]] = {200: ok(model, description)}
+    if binary:  # outputs asked for as binary data: the JSON header, then the tensors' bytes
+        documented[200]["content"]["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
+        documented[200]["headers"] = {
+            "Inference-Header-Content-Length": {
+                "description": "with binary outputs: the length of the JSON header before the binary data",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        }
     for status in errors:
         schema = _ref(V2Ready if model is V2Ready else V2ErrorResponse)
         documented[status] = {"description": V2_ERRORS[status], "content": {"application/json": {"schema": schema}}}
@@ -257,14 +279,27 @@ def v2_infer_body() -> dict[str, Any]:
             {"name": "P_2", "shape": [1], "datatype": "FP64", "data": [0.6]},
         ],
     }
+    reasons = {"type": "integer", "minimum": 1, "maximum": MAX_EXPLAIN}
+    output = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "enum": list(OUTPUTS)},
+            "parameters": {"type": "object", "properties": {"binary_data": {"type": "boolean"}, "top": reasons}},
+        },
+    }
     schema = {
         "type": "object",
         "required": ["inputs"],
         "properties": {
-            "id": {"type": "string"},
-            "parameters": {"type": "object"},
+            "id": {"type": ["string", "null"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"binary_data_output": {"type": "boolean"}, "reasons": reasons},
+            },
             "inputs": {"type": "array", "items": tensor, "minItems": 1},
-            "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+            # Each name at most once (a 400 otherwise); null, as clients that serialise unset fields send, is none.
+            "outputs": {"anyOf": [{"type": "array", "items": output}, {"type": "null"}]},
         },
     }
     return {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}

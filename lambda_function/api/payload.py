@@ -372,3 +372,22 @@ def byte_count(raw: str) -> int | None:
     if raw.isascii() and raw.isdigit() and len(raw) <= 18:
         return int(raw)
     return None
+
+
+# Lambda returns at most 6 MB from a synchronous invocation (API Gateway's proxy answers 502
+# above it): an answer that could be larger is refused before it is built, naming the limit.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+ANSWER_BYTES = 160  # a prediction's JSON besides its ID and reasons: probability, default, warnings
+REASON_BYTES = 200  # one reason's JSON, its value a number or a category of at most CODE_MAX_LENGTH
+
+
+def check_response_size(ids: list[str], reasons: int) -> None:
+    """Refuse, as a 413, an answer whose upper bound passes Lambda's response limit."""
+    bound = 2 * sum(map(len, ids)) + len(ids) * (ANSWER_BYTES + reasons * REASON_BYTES)
+    if bound > MAX_RESPONSE_BYTES:
+        raise RequestError(
+            413,
+            "response_too_large",
+            f"the answer for {len(ids)} customers with {reasons} reasons each could be {bound / 2**20:.1f} MB, over "
+            f"Lambda's {MAX_RESPONSE_BYTES // 2**20} MB response limit: ask for fewer customers or fewer reasons",
+        )

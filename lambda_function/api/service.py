@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from lambda_function.api.payload import check_response_size
 from lambda_function.api.v2 import OUTPUTS, InferRequest, V2Error
 from lambda_function.core.drift import reference_status
 from lambda_function.core.latest import latest_statements
@@ -45,7 +46,8 @@ class ScoringService:
     def predictions(self, body: CustomerRows, explain: int = 0) -> list[dict[str, Any]]:
         """Plain dicts, written to the response directly rather than re-validated."""
         model = self.model
-        ids, columns = _latest_of_each_customer(body, model.inputs)
+        ids, columns = latest_of_each_customer(body, model.inputs)
+        check_response_size(ids, explain)
         scores = model.predict(columns, len(ids))
         probabilities, defaults = scores.probability.tolist(), scores.default.tolist()
         if any(map(math.isnan, probabilities)):  # validation admits only finite numbers: a bug if reached
@@ -131,7 +133,7 @@ class ScoringService:
         }
 
 
-def _latest_of_each_customer(body: CustomerRows, inputs: list[str]) -> tuple[list[str], dict[str, Any]]:
+def latest_of_each_customer(body: CustomerRows, inputs: list[str]) -> tuple[list[str], dict[str, Any]]:
     """The customers' IDs and input columns, one row each: several statements of a customer
     are one customer, whose latest `S_2` is scored."""
     columns = body.columns([CUSTOMER_ID, *inputs])

@@ -15,10 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from helpers import SYNTHETIC_MODEL
-from serving import api
+from serving import api, http_handler
 
 from amex_scoring.events import http_api_v2
 from amex_scoring.invoke import LambdaContext
+from lambda_function.core.scoring import Model
+from lambda_function.settings import Settings
 
 INFER = "/v2/models/amex-default-xgboost/infer"
 IDS = {"name": "customer_ID", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}
@@ -142,3 +144,21 @@ def test_numbers_at_the_edges_of_their_datatype_are_scored(send: Send) -> None:
         tensor = {"name": "D_75", "shape": [2], "datatype": datatype, "data": [0, edge]}
         status, _ = send(json.dumps({"inputs": [IDS, tensor]}).encode(), {})
         assert status == 200, datatype
+
+
+def test_an_answer_that_could_pass_lambdas_response_limit_is_refused_before_it_is_built(
+    synthetic_model: Model,
+) -> None:
+    """With MAX_BATCH raised to 3000, 3000 customers with 20 reasons each could be 12 MB."""
+    handler = http_handler(synthetic_model, Settings(max_batch=3000, max_body_bytes=6_000_000)).handler
+    ids = [f"c{i}" for i in range(3000)]
+    v1 = http_api_v2("POST", "/v1/predict", {"customers": [{"customer_ID": i} for i in ids]}, query="explain=20")
+    answer = handler(v1, LambdaContext("api", 30))
+    body = json.loads(answer["body"])
+    assert answer["statusCode"] == 413 and body["error"] == "response_too_large"
+    assert "over Lambda's 6 MB response limit" in body["message"]
+    tensors = {"inputs": [{"name": "customer_ID", "shape": [3000], "datatype": "BYTES", "data": ids}]}
+    answer = handler(http_api_v2("POST", INFER, {**tensors, "parameters": {"reasons": 20}}), LambdaContext("api", 30))
+    assert answer["statusCode"] == 413 and "over Lambda's 6 MB response limit" in json.loads(answer["body"])["error"]
+    answer = handler(http_api_v2("POST", INFER, tensors), LambdaContext("api", 30))  # without reasons: small
+    assert answer["statusCode"] == 200

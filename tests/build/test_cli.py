@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -270,6 +271,56 @@ def test_invoke_an_s3_event_against_a_local_s3_server(
     assert result["status"] == "scored" and result["customers"] == 300
     [objects] = shown["objects"].values()
     assert len(objects) == 3 and any(key.endswith(".summary.json") for key in objects)
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own: a handler module loads its model once per process."""
+    return subprocess.run([sys.executable, "-m", "amex_scoring.cli", *argv], capture_output=True, text=True)
+
+
+def test_invoke_with_a_model_of_its_own_and_keeping_what_the_function_wrote(
+    legacy_model_dir: Path, statements_file: Path, tmp_path: Path
+) -> None:
+    from helpers import EVENTS
+
+    done = _cli("invoke", "--event", str(EVENTS / "api-model.json"), "--model", str(legacy_model_dir))
+    assert done.returncode == 0, done.stderr
+    described = json.loads(json.loads(done.stdout)["body"])
+    assert described["version"] == json.loads((legacy_model_dir / "manifest.json").read_text())["version"]
+    event = str(EVENTS / "s3-put.json")
+    done = _cli("invoke", "--event", event, "--local-s3", str(statements_file), "--download", str(tmp_path / "kept"))
+    assert done.returncode == 0, done.stderr
+    kept = sorted(str(path) for path in (tmp_path / "kept").rglob("*") if path.is_file())
+    assert len(kept) == 2 and kept == sorted(json.loads(done.stdout)["downloaded"])  # predictions and summary
+    summary = json.loads(next((tmp_path / "kept").rglob("*.summary.json")).read_text())
+    assert summary["customers_scored"] == 300 and summary["drift"]["status"] == "measured"
+
+
+def test_invoke_and_serve_refuse_to_start_with_a_model_or_setting_that_cannot_work(
+    tmp_path: Path, legacy_model_dir: Path
+) -> None:
+    from helpers import EVENTS
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(legacy_model_dir, tampered)
+    (tampered / "model.ubj").write_bytes((tampered / "model.ubj").read_bytes() + b"x")
+    done = _cli("invoke", "--event", str(EVENTS / "api-health.json"), "--model", str(tampered))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines()[-1].startswith(
+        f"amex-scoring invoke: error: model failed to load from {tampered}: checksum mismatch for {tampered}/model.ubj"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "amex_scoring.cli", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DECISION_THRESHOLD": "abc"},
+        timeout=60,
+    )
+    assert done.returncode == 1 and "Uvicorn running" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "amex-scoring serve: error: bad configuration: environment variable DECISION_THRESHOLD must be a number, "
+        "got 'abc'"
+    )
 
 
 def test_local_s3_serves_what_the_events_name_and_writes_the_env_file(statements_file: Path, tmp_path: Path) -> None:

@@ -191,7 +191,7 @@ def _requested_outputs(request: Request) -> Sequence[RequestedOutput]:
     `parameters.top`) or, as clients without output parameters (tritonclient) can, by the
     request parameter `reasons`: N, which adds the output to whatever else is returned."""
     all_binary = _flag(request.parameters, "binary_data_output", "parameters")
-    reasons = _reasons_top(request.parameters.get("reasons"), "parameters.reasons", 0)
+    reasons = _reasons_top(request.parameters, "reasons", "parameters.reasons", 0)
     asked = request.outputs
     if asked is None:
         found = list(_DEFAULT_OUTPUTS[all_binary])
@@ -215,21 +215,18 @@ def _requested_output(index: int, output: Any, all_binary: bool, reasons: int) -
     name = output.get("name")
     if type(name) is not str or name not in OUTPUTS:
         raise fail(f"{where}.name must be one of {', '.join(OUTPUTS)}, got {_shown(name)}")
-    parameters = output.get("parameters")
-    parameters = {} if parameters is None else parameters
+    parameters = output.get("parameters", {})
     if not isinstance(parameters, dict):
         raise fail(f"{where}.parameters (output {name!r}) must be an object, got {_shown(parameters)}")
-    top = (
-        _reasons_top(parameters.get("top"), "output 'reasons': parameters.top", reasons or 5)
-        if name == "reasons"
-        else 0
-    )
+    top = _reasons_top(parameters, "top", f"output {name!r}: parameters.top", reasons or 5)  # checked on any
+    top = top if name == "reasons" else 0
     return RequestedOutput(name, _flag(parameters, "binary_data", f"{where}.parameters", all_binary), top)
 
 
-def _reasons_top(value: Any, where: str, default: int) -> int:
-    if value is None:
+def _reasons_top(parameters: dict[str, Any], key: str, where: str, default: int) -> int:
+    if key not in parameters:
         return default
+    value = parameters[key]
     if type(value) is not int or not 1 <= value <= MAX_REASONS:
         raise fail(f"{where} must be an integer from 1 to {MAX_REASONS}, got {_shown(value)}")
     return value
