@@ -22,6 +22,7 @@ from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema,
 from pydantic_core import SchemaValidator, core_schema
 from typing_extensions import TypedDict
 
+from lambda_function.api.limits import byte_count
 from lambda_function.core.rules import (
     CODE_MAX_LENGTH,
     CUSTOMER_ID_RULE,
@@ -363,31 +364,3 @@ def parse_customers(
     except ValidationError as error:
         raise _invalid(error, ("customers",)) from None
     return ParsedBody(customers, _unknown_fields(customers))
-
-
-def byte_count(raw: str) -> int | None:
-    """A length header's value (Content-Length, Inference-Header-Content-Length): ASCII digits,
-    at most 18 of them; None for anything else. `str.isdigit` admits "²", and `int()` refuses
-    more than 4,300 digits: neither may reach it."""
-    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
-        return int(raw)
-    return None
-
-
-# Lambda returns at most 6 MB from a synchronous invocation (API Gateway's proxy answers 502
-# above it): an answer that could be larger is refused before it is built, naming the limit.
-MAX_RESPONSE_BYTES = 6 * 1024 * 1024
-ANSWER_BYTES = 160  # a prediction's JSON besides its ID and reasons: probability, default, warnings
-REASON_BYTES = 200  # one reason's JSON, its value a number or a category of at most CODE_MAX_LENGTH
-
-
-def check_response_size(ids: list[str], reasons: int) -> None:
-    """Refuse, as a 413, an answer whose upper bound passes Lambda's response limit."""
-    bound = 2 * sum(map(len, ids)) + len(ids) * (ANSWER_BYTES + reasons * REASON_BYTES)
-    if bound > MAX_RESPONSE_BYTES:
-        raise RequestError(
-            413,
-            "response_too_large",
-            f"the answer for {len(ids)} customers with {reasons} reasons each could be {bound / 2**20:.1f} MB, over "
-            f"Lambda's {MAX_RESPONSE_BYTES // 2**20} MB response limit: ask for fewer customers or fewer reasons",
-        )

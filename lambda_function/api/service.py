@@ -10,7 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from lambda_function.api.payload import check_response_size
+from lambda_function.api.limits import MAX_RESPONSE_BYTES, response_bound
+from lambda_function.api.payload import RequestError
 from lambda_function.api.v2 import OUTPUTS, InferRequest, V2Error
 from lambda_function.core.drift import reference_status
 from lambda_function.core.latest import latest_statements
@@ -142,3 +143,15 @@ def latest_of_each_customer(body: CustomerRows, inputs: list[str]) -> tuple[list
         return ids, columns
     rows = latest_statements(ids, body.columns([STATEMENT_DATE])[STATEMENT_DATE])
     return [ids[row] for row in rows], {name: [values[row] for row in rows] for name, values in columns.items()}
+
+
+def check_response_size(ids: list[str], reasons: int) -> None:
+    """Refuse, as a 413 before it is built, an answer that could pass Lambda's response limit."""
+    bound = response_bound(ids, reasons)
+    if bound > MAX_RESPONSE_BYTES:
+        raise RequestError(
+            413,
+            "response_too_large",
+            f"the answer for {len(ids)} customers with {reasons} reasons each could be {bound / 2**20:.1f} MB, over "
+            f"Lambda's {MAX_RESPONSE_BYTES // 2**20} MB response limit: ask for fewer customers or fewer reasons",
+        )

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 
-from lambda_function.api.payload import byte_count
+from lambda_function.api.limits import byte_count
 from lambda_function.api.v2.protocol import DTYPES, HEADER_LENGTH, NUMERIC_TYPES, U32, Request, Tensor, V2Error, fail
 
 # The request's structure checked by msgspec's typed decoder, in C: the one pass over a body of
