@@ -175,3 +175,34 @@ def remove_bucket(bucket: str) -> None:
         for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
             s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
     s3.delete_bucket(Bucket=bucket)
+
+
+@contextmanager
+def served(model: Path, environment: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """`amex-scoring serve` (uvicorn, a real socket) in a process of its own, once it answers
+    ready: its base URL and its process id. Stopped after."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "amex_scoring.cli", "serve", "--port", str(port), "--model", str(model)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(environment or {})}
+    )
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert process.poll() is None, "serve exited before it was ready"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from helpers import SYNTHETIC_MODEL
+from helpers import SYNTHETIC_MODEL, served
 
 from amex_scoring.image import image_environment
 
@@ -35,23 +31,8 @@ def _rss(pid: int) -> int:
 def server() -> Iterator[tuple[str, int]]:
     if not os.path.exists("/proc/self/status"):
         pytest.skip("needs Linux's /proc to read a process's resident memory")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "amex_scoring.cli", "serve", "--port", str(port), "--model", str(SYNTHETIC_MODEL)]
-    environment = {**os.environ, **image_environment(), "POWERTOOLS_LOG_LEVEL": "ERROR"}
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with served(SYNTHETIC_MODEL, {**image_environment(), "POWERTOOLS_LOG_LEVEL": "ERROR"}) as found:
+        yield found
 
 
 def _v2(rows: int, **columns: list[object]) -> dict[str, object]:

@@ -10,15 +10,12 @@ import json
 import re
 import shlex
 import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import ROOT, SYNTHETIC_MODEL
+from helpers import ROOT, SYNTHETIC_MODEL, served
 
 README = (ROOT / "README.md").read_text()
 V2_SECTION = README[README.index("## The Open Inference Protocol") : README.index("## Input rules")]
@@ -37,24 +34,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(params=["synthetic", "legacy"])
-def served(request: pytest.FixtureRequest) -> Iterator[str]:
+def served_model(request: pytest.FixtureRequest) -> Iterator[str]:
     model = SYNTHETIC_MODEL if request.param == "synthetic" else request.getfixturevalue("legacy_model_dir")
-    port = _free_port()
-    command = [sys.executable, "-m", "amex_scoring.cli", "serve", "--model", str(model), "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    address = f"127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://{address}/v2/health/ready", timeout=1)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-                time.sleep(0.1)
-        yield address
-    finally:
-        server.terminate()
-        server.wait(10)
+    with served(model) as (url, _):
+        yield url.removeprefix("http://")
 
 
 def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> Any:
@@ -69,24 +52,24 @@ def _v1(address: str) -> list[dict[str, Any]]:
     return list(_post(f"http://{address}/v1/predict?explain=3", {"customers": customers})["predictions"])
 
 
-def test_the_readme_curl_example_answers_as_v1_does(served: str) -> None:
+def test_the_readme_curl_example_answers_as_v1_does(served_model: str) -> None:
     command = shlex.split(_block("sh", "/infer").replace("\\\n", " "))
-    url = command[command.index("-s") + 1].replace("localhost:8000", served)
+    url = command[command.index("-s") + 1].replace("localhost:8000", served_model)
     headers = dict(command[i + 1].split(": ", 1) for i, word in enumerate(command) if word == "-H")
     answer = _post(f"http://{url}", json.loads(command[command.index("-d") + 1]), headers)
     outputs = {output["name"]: output["data"] for output in answer["outputs"]}
-    expected = _v1(served)
+    expected = _v1(served_model)
     assert outputs["customer_ID"] == ["a", "b"]
     assert outputs["probability"] == [p["probability"] for p in expected]  # exactly: the same scoring path
     assert outputs["default"] == [p["default"] for p in expected]
 
 
-def test_the_readme_tritonclient_example_answers_as_v1_does_reasons_included(served: str) -> None:
+def test_the_readme_tritonclient_example_answers_as_v1_does_reasons_included(served_model: str) -> None:
     pytest.importorskip("tritonclient.http")
-    code = _block("python", "tritonclient").replace('"127.0.0.1:8000"', repr(served))
+    code = _block("python", "tritonclient").replace('"127.0.0.1:8000"', repr(served_model))
     scope: dict[str, Any] = {}
     exec(compile(code, "README.md", "exec"), scope)  # the README's own code, as a user pastes it
-    expected = _v1(served)
+    expected = _v1(served_model)
     assert scope["probabilities"].tolist() == [p["probability"] for p in expected]
     assert scope["reasons"] == [p["reasons"] for p in expected]
     assert all(len(reasons) == 3 for reasons in scope["reasons"])

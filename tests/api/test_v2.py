@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import struct
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from helpers import BAD_CUSTOMER_PROBABILITY, EVENTS, GOOD_CUSTOMER_PROBABILITY, ROOT, SYNTHETIC_MODEL
+from helpers import BAD_CUSTOMER_PROBABILITY, EVENTS, GOOD_CUSTOMER_PROBABILITY, ROOT, SYNTHETIC_MODEL, served
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serving import api, http_handler
@@ -42,22 +39,8 @@ def customers() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "amex_scoring.cli", "serve", "--port", str(port), "--model", str(SYNTHETIC_MODEL)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with served(SYNTHETIC_MODEL) as (url, _):
+        yield url.removeprefix("http://")
 
 
 def v1_probabilities(url: str, customers: list[dict[str, Any]]) -> dict[str, float]:

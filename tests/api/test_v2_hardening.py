@@ -5,16 +5,12 @@ socket (`amex-scoring serve` under uvicorn)."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from helpers import SYNTHETIC_MODEL
+from helpers import SYNTHETIC_MODEL, served
 from serving import api, http_handler
 
 from amex_scoring.events import http_api_v2
@@ -31,22 +27,8 @@ Send = Callable[[bytes, dict[str, str]], tuple[int, Any]]
 
 @pytest.fixture(scope="module")
 def socket_server() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "amex_scoring.cli", "serve", "--port", str(port), "--model", str(SYNTHETIC_MODEL)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with served(SYNTHETIC_MODEL) as (url, _):
+        yield url
 
 
 def _through_lambda(body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
