@@ -155,3 +155,20 @@ def test_a_reference_needs_enough_customers_and_a_sound_model(
     (model_dir / "model.ubj").write_bytes(b"x" + (model_dir / "model.ubj").read_bytes()[1:])
     assert main(["reference", "--model", str(model_dir), "--data", str(few)]) == 1
     assert "checksum mismatch" in capsys.readouterr().err
+
+
+def test_a_function_starting_with_a_model_without_a_reference_emits_the_metric_the_alarm_watches(
+    legacy_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every function, HTTP included, says so once per start: sent with its first invocation's metrics."""
+    from lambda_function.core.scoring import load_for_handler
+    from lambda_function.telemetry import metrics
+
+    metrics.flush()
+    capsys.readouterr()
+    monkeypatch.setenv("MODEL_URI", str(legacy_model_dir))
+    load_for_handler()
+    metrics.flush()
+    printed = capsys.readouterr().out
+    assert "has no training reference (reference.json)" in printed  # the warning in the log
+    assert '"DriftReferenceMissing":[1.0]' in printed  # the EMF line
