@@ -36,10 +36,10 @@ def score_dataset(model_uri: str, input_uri: str, output: str, workers: int = 1)
     from lambda_function.settings import Settings
 
     settings = Settings.from_env()
+    _load(model_uri)  # a model that will not load stops the job before anything is written
     plan_dataset(input_uri, output, settings.shard_rows, settings.input_prefix)
     items = [shard.item() for shard in read_shards(output)]
     if workers <= 1:
-        _load(model_uri)
         for item in items:
             _score(item, output)
     else:
@@ -47,6 +47,4 @@ def score_dataset(model_uri: str, input_uri: str, output: str, workers: int = 1)
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, spawn, initializer=_load, initargs=(model_uri,)) as pool:
             list(pool.map(_score, items, [output] * len(items)))
-    if _MODEL is None:
-        _load(model_uri)
     return reduce_job(_MODEL, output)

@@ -15,6 +15,7 @@ import http.client
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -71,8 +72,10 @@ def require_engine() -> str:
 def sam_environment(home: Path) -> dict[str, str]:
     """What `sam` runs with: the engine, no telemetry, a home of its own, local credentials
     (SAM hands them to the containers, where moto accepts any)."""
+    # Not the session's MODEL_URI (a path on this machine, conftest.py's): SAM fills a function's
+    # declared variables from the shell too, and the containers would look for it there.
     return {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "MODEL_URI"},
         "DOCKER_HOST": docker_host(),
         "SAM_CLI_TELEMETRY": "0",
         "HOME": str(home),
@@ -83,8 +86,22 @@ def sam_environment(home: Path) -> dict[str, str]:
     }
 
 
-def sam(args: list[str], environment: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SAM), *args], capture_output=True, text=True, cwd=ROOT, env=environment, timeout=timeout)
+def sam(
+    args: list[str], environment: dict[str, str], timeout: float = 600, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SAM), *args], capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout)
+
+
+def project_with_model(model: Path, target: Path) -> Path:
+    """What `sam build` reads (the template, the Dockerfile and its context), with `model` as
+    `model/`: the image the tests build carries the suite's model, whatever `model/` holds."""
+    for name in ("template.yaml", "Dockerfile", ".dockerignore", "requirements/runtime.txt"):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, target / name)
+    for folder in ("lambda_function", "statemachine"):
+        shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(model, target / "model")
+    return target
 
 
 def last_json(stdout: str) -> Any:

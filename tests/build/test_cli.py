@@ -363,3 +363,17 @@ def test_local_s3_serves_what_the_events_name_and_writes_the_env_file(statements
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_score_dataset_refuses_a_model_that_will_not_load_before_writing_anything(
+    tmp_path: Path, statements_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helpers import SYNTHETIC_MODEL
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(SYNTHETIC_MODEL, tampered)
+    (tampered / "golden.json").write_text("{}")
+    (tmp_path / "in").mkdir()
+    shutil.copy(statements_file, tmp_path / "in" / "a.parquet")
+    assert main(["score-dataset", "--model", str(tampered), str(tmp_path / "in"), str(tmp_path / "out")]) == 1
+    assert "checksum mismatch" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -21,9 +21,9 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from helpers import EVENTS, ROOT, get, keys_in, remove_bucket, upload, upload_model_as
+from helpers import EVENTS, ROOT, SYNTHETIC_MODEL, get, keys_in, remove_bucket, upload, upload_model_as
 from lambda_service import LambdaService, lambda_service
-from sam_local import docker_host, last_json, require_engine, sam, sam_environment, sam_server
+from sam_local import docker_host, last_json, project_with_model, require_engine, sam, sam_environment, sam_server
 from step_functions import score_dataset
 
 from amex_scoring.events import BUCKET, DATASET_FILE
@@ -66,7 +66,8 @@ def environment(gateway: str, home: Path) -> dict[str, str]:
 def built(environment: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`sam build`: the project's Dockerfile, one image for every function."""
     folder = tmp_path_factory.mktemp("sam-build")
-    result = sam(["build", "--build-dir", str(folder)], environment, timeout=1200)
+    project = project_with_model(SYNTHETIC_MODEL, tmp_path_factory.mktemp("project"))
+    result = sam(["build", "--build-dir", str(folder)], environment, timeout=1200, cwd=project)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return folder / "template.yaml"
 
