@@ -127,6 +127,17 @@ def _score(args: argparse.Namespace) -> None:
     )
 
 
+def _outcomes(args: argparse.Namespace) -> None:
+    from .outcomes import describe, outcomes_report
+
+    _require_files(*args.predictions, args.labels)
+    if args.model:
+        _require_model_dir(args.model)
+    model = Path(args.model) if args.model else None
+    report = outcomes_report([Path(p) for p in args.predictions], Path(args.labels), model, args.max_drop)
+    print(describe(report))
+
+
 def _score_dataset(args: argparse.Namespace) -> None:
     from .dataset import score_dataset
 
@@ -257,6 +268,19 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("input", help="statements .parquet, .csv or .csv.gz")
     score.add_argument("output", help=".csv (customer_ID,prediction) or .parquet (with default, model version)")
     score.set_defaults(run=_score)
+
+    outcomes = commands.add_parser(
+        "outcomes",
+        help="how scored customers turned out: AUC, Gini, KS, the competition metric, Brier, calibration by "
+        "decile, from predictions and a customer_ID,target labels file",
+    )
+    outcomes.add_argument("predictions", nargs="+", help="predictions .parquet or Kaggle .csv (or a job's parts)")
+    outcomes.add_argument("--labels", required=True, help="customer_ID,target CSV")
+    outcomes.add_argument("--model", help="model directory: compare with its training metrics")
+    outcomes.add_argument(
+        "--max-drop", type=float, default=0.05, help="flag a metric this far below training (default 0.05)"
+    )
+    outcomes.set_defaults(run=_outcomes)
 
     dataset = commands.add_parser(
         "score-dataset",

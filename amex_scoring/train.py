@@ -13,6 +13,7 @@ from lambda_function.core.artifacts import write_model_directory
 from lambda_function.core.drift import build_reference
 from lambda_function.core.features import FeaturePipeline
 from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
+from lambda_function.monitoring.outcomes import amex_metric
 
 from .golden import GOLDEN_CUSTOMERS, golden, with_coverage, with_unseen_and_missing
 from .model_readme import write_model_readme
@@ -28,34 +29,6 @@ from .recipe import (
 )
 
 PARITY_TOLERANCE = 1e-6
-
-
-def amex_metric(y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
-    """The competition metric: mean of normalised weighted Gini and top-4% capture.
-
-    Negatives weigh 20 (the data set was down-sampled 5% on them).
-    """
-    y_true = np.asarray(y_true, dtype=np.float64)
-    order = np.argsort(-np.asarray(y_score), kind="stable")
-    target = y_true[order]
-    weight = np.where(target == 0, 20.0, 1.0)
-    cutoff = 0.04 * weight.sum()
-    top_four = float(target[np.cumsum(weight) <= cutoff].sum() / target.sum())
-
-    def weighted_gini(target: np.ndarray, weight: np.ndarray) -> float:
-        random = np.cumsum(weight / weight.sum())
-        lorentz = np.cumsum(target * weight) / np.sum(target * weight)
-        return float(np.sum((lorentz - random) * weight))
-
-    gini = weighted_gini(target, weight)
-    best = np.sort(y_true)[::-1]
-    best_gini = weighted_gini(best, np.where(best == 0, 20.0, 1.0))
-    normalised = gini / best_gini
-    return {
-        "amex_metric": 0.5 * (normalised + top_four),
-        "normalized_weighted_gini": normalised,
-        "top4_capture": top_four,
-    }
 
 
 def read_statements(path: str | Path, columns: list[str]) -> pd.DataFrame:

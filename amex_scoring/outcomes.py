@@ -1,0 +1,59 @@
+"""`amex-scoring outcomes`: how a scored file's customers turned out. Joins a predictions file (the
+batch function's Parquet, or the Kaggle CSV `customer_ID,prediction`; a dataset job's parts too)
+with a labels file (`customer_ID,target`, the Kaggle layout) and reports AUC, Gini, KS, the
+competition metric, the Brier score and calibration by decile, beside the model's training
+metrics when given the model, flagging those that fell by more than the user allows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lambda_function.core.artifacts import load_artifacts
+from lambda_function.core.schema import CUSTOMER_ID
+from lambda_function.monitoring.outcomes import outcome_metrics
+
+from .train import read_labels
+
+COMPARED = ("auc", "gini", "amex_metric")
+
+
+def read_predictions(paths: list[Path]) -> pd.DataFrame:
+    frames = []
+    for path in paths:
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path, columns=[CUSTOMER_ID, "prediction"])
+        else:
+            frame = pd.read_csv(path, usecols=[CUSTOMER_ID, "prediction"], dtype={CUSTOMER_ID: str})
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def outcomes_report(
+    predictions: list[Path], labels: Path, model_dir: Path | None = None, max_drop: float = 0.05
+) -> dict[str, Any]:
+    scored, targets = read_predictions(predictions), read_labels(labels)
+    joined = scored.merge(targets, on=CUSTOMER_ID, how="inner", validate="1:1")
+    report: dict[str, Any] = {
+        "predictions": [str(path) for path in predictions],
+        "labels": str(labels),
+        "customers_scored": len(scored),
+        "customers_labelled": len(targets),
+        "customers_joined": len(joined),
+        "metrics": outcome_metrics(joined["target"].to_numpy(), joined["prediction"].to_numpy()),
+    }
+    if model_dir is not None:
+        training = load_artifacts(model_dir).manifest.get("metrics", {})
+        report["training"] = {name: training[name] for name in COMPARED if name in training}
+        report["max_drop"] = max_drop
+        report["flagged"] = [
+            name for name, value in report["training"].items() if report["metrics"][name] < value - max_drop
+        ]
+    return report
+
+
+def describe(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=1)

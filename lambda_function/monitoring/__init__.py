@@ -1,0 +1,1 @@
+"""Watching a model in production: how it ranks and calibrates once outcomes are known."""
