@@ -128,13 +128,15 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _outcomes(args: argparse.Namespace) -> None:
-    from .outcomes import describe, outcomes_report
+    from .outcomes import describe, outcomes_report, write_report
 
     _require_files(*args.predictions, args.labels)
     if args.model:
         _require_model_dir(args.model)
     model = Path(args.model) if args.model else None
     report = outcomes_report([Path(p) for p in args.predictions], Path(args.labels), model, args.max_drop)
+    if args.out:
+        write_report(report, Path(args.out))
     print(describe(report))
 
 
@@ -280,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     outcomes.add_argument(
         "--max-drop", type=float, default=0.05, help="flag a metric this far below training (default 0.05)"
     )
+    outcomes.add_argument("--out", metavar="DIR", help="also write report.json and report.html (self-contained) there")
     outcomes.set_defaults(run=_outcomes)
 
     dataset = commands.add_parser(

@@ -13,7 +13,9 @@ from typing import Any
 import pandas as pd
 
 from lambda_function.core.artifacts import load_artifacts
+from lambda_function.core.drift import bin_counts, psi_from_counts
 from lambda_function.core.schema import CUSTOMER_ID
+from lambda_function.monitoring import html
 from lambda_function.monitoring.outcomes import outcome_metrics
 
 from .train import read_labels
@@ -46,13 +48,54 @@ def outcomes_report(
         "metrics": outcome_metrics(joined["target"].to_numpy(), joined["prediction"].to_numpy()),
     }
     if model_dir is not None:
-        training = load_artifacts(model_dir).manifest.get("metrics", {})
+        artifacts = load_artifacts(model_dir)
+        training = artifacts.manifest.get("metrics", {})
         report["training"] = {name: training[name] for name in COMPARED if name in training}
         report["max_drop"] = max_drop
         report["flagged"] = [
             name for name, value in report["training"].items() if report["metrics"][name] < value - max_drop
         ]
+        if artifacts.reference is not None:
+            report["score_distribution"] = _against_reference(artifacts.reference["score"], scored["prediction"])
     return report
+
+
+def _against_reference(bins: dict[str, Any], scores: pd.Series) -> dict[str, Any]:
+    """The file's score shares in the reference's deciles, and the PSI between them."""
+    counts = bin_counts(bins, scores.to_numpy(dtype="float64"))
+    return {
+        "edges": bins["edges"],
+        "training": bins["expected"],
+        "this_file": (counts / max(counts.sum(), 1)).round(6).tolist(),
+        "psi": psi_from_counts(bins, counts),
+    }
+
+
+def write_report(report: dict[str, Any], folder: Path) -> None:
+    """report.json and report.html (self-contained: opens without a network) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(describe(report) + "\n")
+    metrics = report["metrics"]
+    sections = [
+        html.metrics_table(metrics, report.get("training", {}), report.get("flagged", [])),
+        html.calibration_plot("calibration by score decile (dashed: perfect)", metrics["calibration"]),
+    ]
+    if "score_distribution" in report:
+        shares = report["score_distribution"]
+        labels = [f"d{k + 1}" for k in range(len(shares["training"]))]
+        sections.append(
+            html.paired_bars(
+                f"score by training decile (PSI {shares['psi']:.4f})",
+                labels,
+                {"this file": shares["this_file"], "training": shares["training"]},
+            )
+        )
+    summary = (
+        f"{report['customers_joined']} customers with outcomes; AUC {metrics['auc']:.4f}, "
+        f"competition metric {metrics['amex_metric']:.4f}"
+        + (f"; flagged: {', '.join(report['flagged'])}" if report.get("flagged") else "")
+    )
+    (folder / "report.html").write_text(html.page("How the scored customers turned out", summary, sections))
 
 
 def describe(report: dict[str, Any]) -> str:
