@@ -72,7 +72,7 @@ def with_local_s3(
     from lambda_function.batch.events import objects_in
     from lambda_function.s3 import s3_client
 
-    from .demo import start_s3_server
+    from .local_s3 import start_s3_server
 
     saved = dict(os.environ)
     server, endpoint = start_s3_server()

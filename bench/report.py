@@ -356,7 +356,8 @@ def _dataset(found: dict[str, Any] | None) -> list[str]:
         f"**{whole / sharded * 100:.0f}%** of the single-file path's throughput (goal ≥ 90%).",
         f"- **Plan step**: {plan['files']:,} files on a local S3 endpoint (moto's server, its own process), footers "
         f"read 32 at a time: **{plan['seconds']:.1f} s** for {plan['shards']:,} shards (goal ≤ 30 s).",
-        f"- **Reduce step**: {reduce['shards']:,} shard summaries and fingerprint files on the same endpoint: "
+        f"- **Reduce step**: {reduce['shards']:,} shard summaries and fingerprint files on the same endpoint, "
+        "and a HEAD of every part (is it what its shard wrote?): "
         f"**{reduce['seconds']:.1f} s** (goal ≤ 10 s).",
         f"- **Local mode**: `score-dataset --workers 2` on {workers['files']} files of "
         f"{workers['customers'] // workers['files']:,} customers: {w2:.2f} s, against {one:.2f} s for one process "

@@ -69,7 +69,6 @@ def variants() -> dict[str, tuple[Callable[..., Any], Callable[[], contextlib.Ab
     async def predict_parsing_query(request: Request) -> Any:  # Starlette's QueryParams, always
         explain = explain_count(request.query_params.get("explain"))
         service = api._service(request)
-        service.ready()
         return api.JSONResponse(service.predict(await api._customers(request, single=False), explain))
 
     @contextlib.contextmanager
