@@ -236,6 +236,7 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
     lines += _batch_tricks(r.get("batch_tricks"))
     lines += _v2(r.get("v2"))
     lines += _dataset(r.get("dataset"))
+    lines += _memory(r.get("memory"))
     if cold:
         lines += [
             "",
@@ -435,6 +436,22 @@ def _size_label(size: str, http: dict[str, Any]) -> str:
     return f"1000, only the {http.get('model_inputs', 21)} model inputs"  # 21: runs from before it was recorded
 
 
+def _memory(found: dict[str, Any] | None) -> list[str]:
+    if not found:
+        return []
+    return [
+        "## Memory after requests (issue #30)",
+        "",
+        "`amex-scoring serve` with the image's environment, then 50 requests built to be kept (20 distinct 5 MB "
+        "texts where `S_2` belongs, 20 where `D_63` belongs, each a 400; 5 V2 and 5 /v1 answers of 1000 "
+        "customers with 20 reasons each; `bench/memory.py`). The server's resident memory (VmRSS): "
+        f"**{found['first_mb']:.0f} MB** after the first request, {found['after_mb']:.0f} MB after the 50: "
+        f"**{found['grown_mb']:+.1f} MB** (median of {found['runs']} servers: "
+        f"{', '.join(f'{g:+.1f}' for g in found['grown_all'])} MB; goal ≤ 50 MB).",
+        "",
+    ]
+
+
 def _goals(r: dict[str, Any]) -> list[str]:
     rows = []
 
@@ -500,6 +517,15 @@ def _goals(r: dict[str, Any]) -> list[str]:
         )
         w2, one_process = median(dataset["workers"]["workers_2"]), median(dataset["workers"]["one_process"])
         add("score-dataset --workers 2 vs one process, 10 files (#12)", "measured", f"{one_process / w2:.2f}x", None)
+    memory = r.get("memory")
+    if memory:
+        grown = memory["grown_mb"]
+        add(
+            "a server's memory growth over 50 requests built to be kept (#30)",
+            "≤ 50 MB",
+            f"{grown:+.1f} MB",
+            grown <= 50,
+        )
     http = r.get("http")
     if http:
         one, flask_one, big = http["ours"]["1"], http["flask"]["1"], http["ours"]["1000"]

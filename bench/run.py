@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -496,6 +497,21 @@ def bench_csv_memory(model: Path, rows: int, runs: int) -> dict[str, Any]:
     return {"rows": rows, **{name: batch_summary(found) for name, found in results.items()}}
 
 
+def bench_memory(model: Path, runs: int) -> dict[str, Any]:
+    """#30's memory goal: a server's growth over 50 requests built to be kept (bench/memory.py), each
+    run a fresh server process."""
+    log(f"memory: a server's resident memory over 50 requests built to be kept x{runs}")
+    found = []
+    for _ in range(runs):
+        command = [sys.executable, "-m", "bench.memory", str(model)]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=600)
+        found.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {key: statistics.median(r[key] for r in found) for key in ("first_mb", "after_mb", "grown_mb")} | {
+        "runs": runs,
+        "grown_all": [round(r["grown_mb"], 1) for r in found],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small inputs, one run each: a smoke test")
@@ -524,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     results["batch_tricks"] = bench_batch_tricks(model, medium, 1 if args.quick else 15)
     results["v2"] = bench_v2(model, args.quick)
     results["dataset"] = bench_dataset(model, args.quick)
+    results["memory"] = bench_memory(model, 1 if args.quick else 3)
     results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)
     log("as Lambda runs it: the runtime interface client behind the emulator, against in process")
     # 20,000 customers, as the S3 section: through moto, a 100,000-customer file takes about a minute a call
