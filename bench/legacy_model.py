@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import CACHE, LEGACY
+from .common import CACHE, LEGACY, ROOT
 
 FILES = ("dict_vectorizer.pkl", "imputer.pkl", "XGBoost_2023-11-05_14-54-16.bin")
 
@@ -60,7 +60,11 @@ def legacy_pickles() -> Path:
 
 
 def imported_model() -> Path:
-    out = CACHE / "legacy-model"
+    """The user's pickles imported by this checkout's importer (made anew when the importer changes)."""
+    import hashlib
+
+    code = b"".join(path.read_bytes() for path in sorted((ROOT / "amex_scoring").glob("*.py")))
+    out = CACHE / f"legacy-model-{hashlib.sha256(code).hexdigest()[:12]}"
     if not (out / "manifest.json").is_file():
         from amex_scoring.legacy import import_legacy
 

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-INFER = "/v2/models/amex-default-xgboost/infer"
 GOAL_MB = 50
 
 
@@ -37,14 +36,15 @@ def _v2(rows: int, **columns: list[Any]) -> dict[str, Any]:
     return {"inputs": inputs}
 
 
-def requests_built_to_be_kept() -> Iterator[tuple[str, bytes, int]]:
+def requests_built_to_be_kept(model_name: str) -> Iterator[tuple[str, bytes, int]]:
     """(path, body, expected status) of 50 requests a cache keyed by client input would keep."""
+    infer = f"/v2/models/{model_name}/infer"
     for n in range(20):
-        yield INFER, json.dumps(_v2(1, S_2=[f"{n:03d}" + "x" * 5_000_000])).encode(), 400
+        yield infer, json.dumps(_v2(1, S_2=[f"{n:03d}" + "x" * 5_000_000])).encode(), 400
     for n in range(20):
-        yield INFER, json.dumps(_v2(1, D_63=[f"{n:03d}" + "y" * 5_000_000])).encode(), 400
+        yield infer, json.dumps(_v2(1, D_63=[f"{n:03d}" + "y" * 5_000_000])).encode(), 400
     for _ in range(5):
-        yield INFER, json.dumps({**_v2(1000, D_63=["CO"] * 1000), "parameters": {"reasons": 20}}).encode(), 200
+        yield infer, json.dumps({**_v2(1000, D_63=["CO"] * 1000), "parameters": {"reasons": 20}}).encode(), 200
     customers = [{"customer_ID": f"c{i}", "D_63": "CR", "S_2": "2018-03-01"} for i in range(1000)]
     for _ in range(5):
         yield "/v1/predict?explain=20", json.dumps({"customers": customers}).encode(), 200
@@ -73,7 +73,8 @@ def measure(model: Path) -> dict[str, Any]:
                     time.sleep(0.1)
             assert client.post(url + "/v1/predict", json={"customer_ID": "a", "D_63": "CO"}).status_code == 200
             first = resident_bytes(server.pid)
-            for path, body, status in requests_built_to_be_kept():
+            name = client.get(url + "/v1/model").json()["name"]
+            for path, body, status in requests_built_to_be_kept(name):
                 answer = client.post(url + path, content=body, headers={"content-type": "application/json"})
                 assert answer.status_code == status, answer.text[:200]
             after = resident_bytes(server.pid)

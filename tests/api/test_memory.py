@@ -32,7 +32,7 @@ def test_fifty_requests_built_to_be_kept_leave_the_server_within_50_mb(server: t
         first = client.post(url + "/v1/predict", json={"customer_ID": "a", "D_63": "CO"})
         assert first.status_code == 200
         after_first = resident_bytes(pid)
-        for path, body, status in requests_built_to_be_kept():
+        for path, body, status in requests_built_to_be_kept("amex-default-xgboost"):
             answer = client.post(url + path, content=body, headers={"content-type": "application/json"})
             assert answer.status_code == status, answer.text[:200]
     grown = resident_bytes(pid) - after_first
