@@ -448,7 +448,6 @@ def _memory(found: dict[str, Any] | None) -> list[str]:
         f"**{found['first_mb']:.0f} MB** after the first request, {found['after_mb']:.0f} MB after the 50: "
         f"**{found['grown_mb']:+.1f} MB** (median of {found['runs']} servers: "
         f"{', '.join(f'{g:+.1f}' for g in found['grown_all'])} MB; goal ≤ 50 MB).",
-        "",
     ]
 
 
