@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from lambda_function.core.artifacts import load_artifacts, write_model_directory
+from lambda_function.core.artifacts import write_model_directory
 from lambda_function.core.drift import build_reference
 from lambda_function.core.scoring import Model
 from lambda_function.files.file_scoring import score_statements
@@ -45,8 +45,10 @@ def reference_from_statements(model: Model, data: str | Path) -> tuple[dict[str,
 
 def add_reference(model_dir: str | Path, data: str | Path) -> dict[str, Any]:
     """Add or replace the reference of an existing model directory (verified first), in one step."""
-    artifacts = load_artifacts(model_dir)
-    reference, described = reference_from_statements(Model(str(model_dir)).load(), data)
+    model = Model(str(model_dir)).load()  # verified: every file against the manifest
+    assert model.artifacts is not None
+    artifacts = model.artifacts
+    reference, described = reference_from_statements(model, data)
     manifest = {key: value for key, value in artifacts.manifest.items() if key not in ("format_version", "files")}
     manifest["reference"] = described
     write_model_directory(

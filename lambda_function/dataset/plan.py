@@ -174,7 +174,7 @@ def plan_dataset(
     for marker in ("_SUCCESS", "_SUMMARY.json"):  # an earlier run's: not true of this one until it ends
         storage.delete(storage.join(output_uri, marker))
     files, hidden = dataset_files(input_uri, keys)
-    for file in files:  # a named file may lie anywhere: never one of the output's
+    for file in files:  # a named file may lie anywhere, a listed one be a link: never one of the output's
         check_locations(file.uri, output_uri, batch_input_prefix)
     if not files:
         raise JobError(f"no .parquet, .csv or .csv.gz files under {input_uri}")
