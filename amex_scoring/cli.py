@@ -108,6 +108,7 @@ def _score(args: argparse.Namespace) -> None:
     from lambda_function.files.file_scoring import score_statements
     from lambda_function.files.predictions import write_predictions_file
     from lambda_function.files.statements import InputError, input_format, local_opener
+    from lambda_function.monitoring.capture import FileCapture
 
     fmt = input_format(args.input)
     if fmt is None:
@@ -117,8 +118,12 @@ def _score(args: argparse.Namespace) -> None:
     _require_files(args.input)
     model = Model(args.model).load()
     start = time.perf_counter()
-    scored = score_statements(model, local_opener(args.input), fmt)
+    capture_uri = os.environ.get("CAPTURE_URI", "").strip()
+    capture = FileCapture(model, "batch", str(Path(args.input).resolve()), capture_uri) if capture_uri else None
+    scored = score_statements(model, local_opener(args.input), fmt, capture=capture)
     write_predictions_file(scored, model, args.output)
+    if capture is not None:
+        print(f"capture records: {capture.write()} to {capture_uri}")
     seconds = time.perf_counter() - start
     skipped = f", skipped {sum(scored.skipped.values())} ({scored.skipped})" if scored.skipped else ""
     print(

@@ -8,6 +8,7 @@ local folders or s3:// URIs. Settings (SHARD_ROWS...) come from the environment,
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -25,7 +26,7 @@ def _score(item: dict[str, Any], output: str) -> dict[str, Any]:
     from lambda_function.dataset.plan import Shard
     from lambda_function.dataset.shard import score_shard
 
-    summary = score_shard(_MODEL, Shard.from_item(item), output)
+    summary = score_shard(_MODEL, Shard.from_item(item), output, os.environ.get("CAPTURE_URI") or None)
     return {"shard": summary["shard"], "status": summary["status"]}
 
 

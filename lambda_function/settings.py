@@ -17,6 +17,7 @@ from typing import Any
 DEFAULT_MODEL_URI = str(Path(__file__).resolve().parent.parent / "model")
 MAX_PREFIX_BYTES = 512  # leaves room under S3's 1,024-byte key limit for the outputs' names
 OUTPUT_FORMATS = ("parquet", "csv")
+CAPTURE_INPUTS = ("all", "used", "none")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class Settings:
     shard_rows: int = 2_000_000
     tolerated_failure_percentage: float = 0.0  # shards that may fail before the job does
     max_concurrency: int = 1000  # shards scored at once (Distributed Map's limit: 10,000)
+    # Capture (monitoring/capture.py): a folder, an s3:// prefix, or firehose:STREAM; None: off.
+    capture_uri: str | None = None
+    capture_inputs: str = "all"  # all, used (leaves out the values as received), or none
+    capture_sample_rate: float = 1.0  # the share of HTTP requests captured, whole
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,11 +104,17 @@ def _prefix(variable: str, raw: str) -> str:
     return value
 
 
-def _output_format(variable: str, raw: str) -> str:
-    value = raw.lower()
-    if value not in OUTPUT_FORMATS:
-        raise ValueError(f"environment variable {variable} must be 'parquet' or 'csv', got {raw!r}")
-    return value
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    """A parser of one of `choices`, in any case."""
+
+    def parse(variable: str, raw: str) -> str:
+        value = raw.lower()
+        if value not in choices:
+            allowed = " or ".join(repr(choice) for choice in choices)
+            raise ValueError(f"environment variable {variable} must be {allowed}, got {raw!r}")
+        return value
+
+    return parse
 
 
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
@@ -118,5 +129,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "output_prefix": _prefix,
     "error_prefix": _prefix,
     "check_prefix": _prefix,
-    "output_format": _output_format,
+    "output_format": _one_of(OUTPUT_FORMATS),
+    "capture_inputs": _one_of(CAPTURE_INPUTS),
+    "capture_sample_rate": _probability,
 }

@@ -38,6 +38,7 @@ from lambda_function.api.payload import ParsedBody, RequestError, explain_count,
 from lambda_function.api.service import ScoringService
 from lambda_function.api.v2 import V2Error, infer_response, parse_infer
 from lambda_function.core.scoring import Loaded, Model
+from lambda_function.monitoring.recorder import CaptureRecorder, http_capture
 from lambda_function.settings import Settings
 from lambda_function.telemetry import count_rejection, logger, metrics
 
@@ -72,6 +73,10 @@ def _service(request: Request) -> ScoringService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
+def _id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
 async def _customers(request: Request, *, single: bool) -> ParsedBody:
     settings: Settings = request.app.state.settings
     body = await read_body(request.headers, request.stream(), settings.max_body_bytes)
@@ -83,12 +88,12 @@ async def predict(request: Request) -> JSONResponse:
     # Most requests have no query string: not building Starlette's QueryParams for them shows
     # on one-customer requests (docs/benchmarks.md, "What each departure from the idiom buys").
     explain = explain_count(request.query_params.get("explain")) if request.scope.get("query_string") else 0
-    return JSONResponse(_service(request).predict(await _customers(request, single=False), explain))
+    return JSONResponse(_service(request).predict(await _customers(request, single=False), explain, _id(request)))
 
 
 async def legacy_predict(request: Request) -> JSONResponse:
     return JSONResponse(
-        _service(request).legacy(await _customers(request, single=True)),
+        _service(request).legacy(await _customers(request, single=True), _id(request)),
         headers={"Deprecation": "true", "Link": '</v1/predict>; rel="successor-version"'},
     )
 
@@ -139,7 +144,7 @@ async def v2_infer(request: Request) -> Response:
     numeric = model.pipeline.imputation  # the numeric inputs' names, by their medians
     parsed = parse_infer(body, request.headers, model.inputs, numeric, settings.max_batch)
     try:
-        answers = service.v2_infer(parsed)
+        answers = service.v2_infer(parsed, _id(request))
     except RequestError as error:  # the answer would be over the response limit
         raise V2Error(error.status, error.message) from None
     content, headers = infer_response(parsed, answers, model.name, model.version)
@@ -188,14 +193,14 @@ async def routing_error(request: Request, error: Exception) -> JSONResponse:
 BODY_ERRORS = (400, 413, 415, 422)  # what a scoring endpoint answers besides its 200
 
 
-def create_app(model: Model, settings: Settings) -> FastAPI:
+def create_app(model: Model, settings: Settings, capture: CaptureRecorder | None = None) -> FastAPI:
     app = FastAPI(
         title="AmEx default scoring",
         version=model.version,
         description="Probability that a card customer defaults, from their latest monthly statement. "
         "Send the statement fields of the AmEx layout; missing fields are imputed as in training.",
     )
-    app.state.service = ScoringService(model)
+    app.state.service = ScoringService(model, capture)
     app.state.settings = settings
     app.state.inputs = model.inputs
     app.state.fast_paths = fast_paths(model.inputs)
@@ -288,13 +293,19 @@ class HttpHandler:
 
     def __init__(self, loaded: Loaded) -> None:
         self.loaded = loaded
-        self.app = create_app(loaded.model, loaded.settings)
+        self.capture = http_capture(loaded)
+        self._answered = self.capture.start() if self.capture is not None else None
+        self.app = create_app(loaded.model, loaded.settings, self.capture)
         self.asgi_app = wrap(self.app)
         self._adapter = HttpAdapter(self.asgi_app, lifespan="off")
         self.handler = metrics.log_metrics(logger.inject_lambda_context(self._handle, clear_state=True))
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return self._adapter(event, context)
+        try:
+            return self._adapter(event, context)
+        finally:
+            if self._answered is not None:
+                self._answered()  # the capture's records go out now, after the answer
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         return self.handler(event, context)

@@ -6,6 +6,7 @@ a customer sees can be tested here with no server, and a new protocol calls the 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -17,6 +18,8 @@ from lambda_function.core.drift import reference_status
 from lambda_function.core.latest import latest_statements
 from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
 from lambda_function.core.scoring import Model
+from lambda_function.monitoring.decisions import Decisions
+from lambda_function.monitoring.recorder import CaptureRecorder
 from lambda_function.telemetry import MetricUnit, metrics
 
 
@@ -31,24 +34,29 @@ class CustomerRows(Protocol):
 class ScoringService:
     """The loaded model and the answers built from it."""
 
-    def __init__(self, model: Model) -> None:
-        self.model = model
+    def __init__(self, model: Model, capture: CaptureRecorder | None = None) -> None:
+        self.model, self.capture = model, capture
 
-    def predict(self, body: CustomerRows, explain: int = 0) -> dict[str, Any]:
+    def predict(self, body: CustomerRows, explain: int = 0, request_id: str = "") -> dict[str, Any]:
         """`/v1/predict`'s answer: one prediction per customer, in request order."""
         model = self.model
-        return {"model": {"name": model.name, "version": model.version}, "predictions": self.predictions(body, explain)}
+        predictions = self.predictions(body, explain, ("v1", request_id))
+        return {"model": {"name": model.name, "version": model.version}, "predictions": predictions}
 
-    def legacy(self, body: CustomerRows) -> dict[str, Any]:
+    def legacy(self, body: CustomerRows, request_id: str = "") -> dict[str, Any]:
         """The original Flask service's answer for its one customer."""
-        [prediction] = self.predictions(body)
+        [prediction] = self.predictions(body, 0, ("legacy", request_id))
         return {"creditworthiness": prediction["probability"], "customer_default": prediction["default"]}
 
-    def predictions(self, body: CustomerRows, explain: int = 0) -> list[dict[str, Any]]:
-        """Plain dicts, written to the response directly rather than re-validated."""
+    def predictions(
+        self, body: CustomerRows, explain: int = 0, origin: tuple[str, str] = ("v1", "")
+    ) -> list[dict[str, Any]]:
+        """Plain dicts, written to the response directly rather than re-validated. `origin`:
+        the capture's source and request id."""
         model = self.model
-        ids, columns = latest_of_each_customer(body, model.inputs)
+        ids, columns = latest_of_each_customer(body, [*model.inputs, STATEMENT_DATE] if self.capture else model.inputs)
         check_response_size(ids, explain)
+        dates = columns.pop(STATEMENT_DATE, None)
         scores = model.predict(columns, len(ids))
         probabilities, defaults = scores.probability.tolist(), scores.default.tolist()
         if any(map(math.isnan, probabilities)):  # validation admits only finite numbers: a bug if reached
@@ -68,6 +76,10 @@ class ScoringService:
             for prediction, reasons in zip(predictions, model.explain(scores.encoded, explain), strict=True):
                 prediction["reasons"] = reasons
         metrics.add_metric(name="CustomersScored", unit=MetricUnit.Count, value=len(predictions))
+        if self.capture is not None:
+            source, request_id = origin
+            now = dt.datetime.now(dt.UTC)
+            self.capture.add(Decisions(source, request_id, now, ids, dates, columns, scores, warnings))
         return predictions
 
     def v2_model(self, name: str, version: str | None) -> Model:
@@ -99,9 +111,9 @@ class ScoringService:
             "outputs": outputs,
         }
 
-    def v2_infer(self, request: InferRequest) -> list[dict[str, Any]]:
+    def v2_infer(self, request: InferRequest, request_id: str = "") -> list[dict[str, Any]]:
         top = max((output.top for output in request.outputs), default=0)
-        return self.predictions(request, top)
+        return self.predictions(request, top, ("v2", request_id))
 
     def health(self) -> dict[str, Any]:
         model = {

@@ -26,6 +26,7 @@ from lambda_function.core.summaries import quantiles
 from lambda_function.files.file_scoring import ScoredFile, score_statements
 from lambda_function.files.predictions import encode_predictions
 from lambda_function.files.statements import InputError, Opener, OutOfTime, input_format
+from lambda_function.monitoring.capture import FileCapture, object_uri
 from lambda_function.s3 import PinnedObject, is_missing, s3_client
 from lambda_function.settings import Settings
 from lambda_function.telemetry import MetricUnit, logger, metrics
@@ -103,15 +104,27 @@ class FileJob:
                 "or the event's key was not URL-decoded)",
             )
         self.source = pinned.describe()
+        capture = self.capture()
         try:
-            scored = score_statements(self.scorer.model, opener(pinned, self.format), self.format, self.out_of_time)
+            scored = score_statements(
+                self.scorer.model, opener(pinned, self.format), self.format, self.out_of_time, capture=capture
+            )
         except InputError as error:
             return self.report("invalid_input", str(error))
         except OutOfTime as error:
             return self.report_timeout(error.rows_read)
         if self.out_of_time():
             return self.report_timeout(scored.rows_read, scored.customers)
-        return self.write(scored)
+        result = self.write(scored)
+        if capture is not None:  # after the outputs: a capture that fails never costs the scores
+            result["capture"] = capture.write()
+        return result
+
+    def capture(self) -> FileCapture | None:
+        if self.settings.capture_uri is None:
+            return None
+        source = object_uri(self.source["bucket"], self.source["key"], self.source.get("version_id"))
+        return FileCapture(self.scorer.model, "batch", source, self.settings.capture_uri)
 
     def out_of_time(self) -> bool:
         return self.remaining_ms() < self.settings.min_remaining_ms

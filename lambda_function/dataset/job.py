@@ -97,7 +97,7 @@ class DatasetTasks:
         shard = Shard.from_item(event["shard"])
         logger.append_keys(shard=shard.index, input=shard.file["uri"])
         try:
-            summary = score_shard(self.model(), shard, event["output"])
+            summary = score_shard(self.model(), shard, event["output"], self.loaded.settings.capture_uri)
         except Exception as error:  # the child execution's error then names its shard
             groups = f", row groups {shard.row_groups[0]}-{shard.row_groups[1] - 1}" if shard.row_groups else ""
             raise ShardFailed(

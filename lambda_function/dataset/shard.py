@@ -29,15 +29,19 @@ from lambda_function.files.file_scoring import ScoredFile, score_statements
 from lambda_function.files.predictions import encode_predictions
 from lambda_function.files.row_ranges import RowGroupRange
 from lambda_function.files.statements import InputError
+from lambda_function.monitoring.capture import FileCapture, object_uri
+from lambda_function.s3 import split_s3_uri
 
 
-def score_shard(model: Model, shard: Shard, output: str) -> dict[str, Any]:
-    """Score the shard and write its outputs; returns its summary."""
+def score_shard(model: Model, shard: Shard, output: str, capture_uri: str | None = None) -> dict[str, Any]:
+    """Score the shard and write its outputs (and its capture records to `capture_uri`); returns its summary."""
     part = RowGroupRange(*shard.row_groups) if shard.row_groups is not None else None
+    capture = FileCapture(model, "dataset", _input_uri(shard), capture_uri) if capture_uri else None
     try:
         if shard.footer_error is not None:
             raise InputError(shard.footer_error)
-        scored = score_statements(model, shard.stored.opener(shard.format), shard.format, part=part)
+        opened = shard.stored.opener(shard.format)
+        scored = score_statements(model, opened, shard.format, part=part, capture=capture)
         if part is not None and part.runs != _customers(scored):
             raise InputError(
                 "rows are not grouped by customer_ID: a file large enough to be split must keep each customer's "
@@ -49,7 +53,19 @@ def score_shard(model: Model, shard: Shard, output: str) -> dict[str, Any]:
     etag = storage.write_bytes(part_uri(output, shard.index), part_bytes)
     fingerprints = np.sort(id_fingerprints(scored.predictions[CUSTOMER_ID].combine_chunks()))
     storage.write_bytes(fingerprints_uri(output, shard.index), fingerprints.astype("<u8").tobytes())
-    return _write_summary(shard, output, _summary(model, shard, scored, part, part_bytes, etag))
+    summary = _summary(model, shard, scored, part, part_bytes, etag)
+    if capture is not None:  # after the part: a capture that fails never costs the scores
+        summary["capture"] = capture.write()
+    return _write_summary(shard, output, summary)
+
+
+def _input_uri(shard: Shard) -> str:
+    """The shard's input file, with its version, for the capture records' `request_id`."""
+    stored = shard.stored
+    if not storage.is_s3(stored.uri):
+        return stored.uri
+    bucket, key = split_s3_uri(stored.uri)
+    return object_uri(bucket, key, stored.version_id)
 
 
 def _customers(scored: ScoredFile) -> int:

@@ -16,6 +16,7 @@ from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.core.scoring import Model
 from lambda_function.files.row_ranges import RowGroupRange
 from lambda_function.files.statements import Customers, Opener, read_customers
+from lambda_function.monitoring.capture import FileCapture
 
 SCORE_CHUNK = 131_072  # customers per matrix: bounds the float32 matrix of a large file
 
@@ -30,7 +31,7 @@ class ScoredFile:
     drift_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # what PSI is computed on
 
 
-def score_customers(model: Model, customers: Customers) -> ScoredFile:
+def score_customers(model: Model, customers: Customers, capture: FileCapture | None = None) -> ScoredFile:
     """Score in chunks so the float32 matrix stays small; drop rows that cannot be scored."""
     n = len(customers)
     probability = np.empty(n)
@@ -43,6 +44,8 @@ def score_customers(model: Model, customers: Customers) -> ScoredFile:
         stop = min(n, start + SCORE_CHUNK)
         chunk = {name: _slice(column, start, stop) for name, column in customers.columns.items()}
         scores = model.predict(chunk, stop - start)
+        if capture is not None:
+            capture.add(customers.ids[start:stop], customers.dates[start:stop], chunk, scores)
         probability[start:stop] = scores.probability
         default[start:stop] = scores.default
         rejected[start:stop] = scores.encoded.rejected()
@@ -78,8 +81,9 @@ def score_statements(
     fmt: str,
     should_stop: Callable[[], bool] | None = None,
     part: RowGroupRange | None = None,
+    capture: FileCapture | None = None,
 ) -> ScoredFile:
     """Read and score a file, or the customers a dataset shard owns in `part` of it."""
     pipeline = model.pipeline
     numeric, categorical = list(pipeline.imputation), list(pipeline.vocabularies)
-    return score_customers(model, read_customers(open_file, fmt, numeric, categorical, should_stop, part))
+    return score_customers(model, read_customers(open_file, fmt, numeric, categorical, should_stop, part), capture)

@@ -64,6 +64,7 @@ class Customers:
     ids: pa.Array
     columns: dict[str, Column]
     rows_read: int
+    dates: np.ndarray  # the scored statement's S_2 as int64 seconds, latest.NO_DATE where missing
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -180,13 +181,14 @@ def read_customers(
         ids=ids.dictionary_decode() if pa.types.is_dictionary(ids.type) else ids,
         columns={name: _to_column(latest[name], name) for name in inputs},
         rows_read=rows_read,
+        dates=latest[_DATE].to_numpy(),
     )
 
 
 def _no_customers(numeric: list[str], categorical: list[str]) -> Customers:
     columns: dict[str, Column] = {name: np.empty(0) for name in numeric}
     columns.update({name: Categorical(np.empty(0, dtype=np.int32), []) for name in categorical})
-    return Customers(ids=pa.array([], pa.string()), columns=columns, rows_read=0)
+    return Customers(ids=pa.array([], pa.string()), columns=columns, rows_read=0, dates=np.empty(0, np.int64))
 
 
 def _to_column(column: pa.ChunkedArray, name: str) -> Column:

@@ -247,3 +247,19 @@ def test_a_function_that_could_not_answer_anything_fails_its_start_with_the_reas
         assert error is not None and error["errorType"] == "StartupError", (function, invocation.payload[:300])
         assert reason in error["errorMessage"], error["errorMessage"]
         assert reason in started.log()
+
+
+def test_the_api_functions_capture_goes_out_through_its_extension_within_each_invocation(
+    runtimes: Runtimes, tmp_path: Path
+) -> None:
+    """CAPTURE_URI set: the function registers its internal extension with the emulator's
+    Extensions API, and each invocation's records are delivered before the invocation ends."""
+    api = runtimes.start("ScoreApiFunction", CAPTURE_URI=str(tmp_path))
+    delivered: list[tuple[str, float]] = []
+    for _ in range(2):
+        answer = api.invoke(event("api-predict-batch.json")).json()
+        predictions = json.loads(answer["body"])["predictions"]
+        delivered += [(p["customer_ID"], p["probability"]) for p in predictions]
+        found = [row for path in tmp_path.rglob("*.parquet") for row in pq.read_table(path).to_pylist()]
+        assert sorted((r["customer_ID"], r["probability"]) for r in found) == sorted(delivered)
+    assert "capture-delivery" in api.log() and "capture undelivered" not in api.log()
