@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -143,6 +144,21 @@ def _outcomes(args: argparse.Namespace) -> None:
     if args.out:
         write_report(report, Path(args.out))
     print(describe(report))
+
+
+def _date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def _monitor(args: argparse.Namespace) -> None:
+    from lambda_function.core.scoring import Model
+    from lambda_function.monitoring.job import monitor_report
+    from lambda_function.monitoring.report import summary
+
+    model = Model(args.model).load()
+    window = (args.since, args.until)
+    report = monitor_report(model, args.captures, args.out, window, args.labels, args.max_drop)
+    print(f"{summary(report)} -> {report['written']['json']}, {report['written']['html']}")
 
 
 def _score_dataset(args: argparse.Namespace) -> None:
@@ -289,6 +305,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outcomes.add_argument("--out", metavar="DIR", help="also write report.json and report.html (self-contained) there")
     outcomes.set_defaults(run=_outcomes)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="the monitor job on captures (a folder or s3:// prefix of date=YYYY-MM-DD/): PSI per input and for "
+        "the score, missing and unseen rates, volume, decision rate, score quantiles; outcomes with --labels",
+    )
+    monitor.add_argument("--model", default=DEFAULT_MODEL, help="model directory or s3://bucket/prefix/")
+    monitor.add_argument("--captures", required=True, help="where CAPTURE_URI wrote the records")
+    monitor.add_argument("--labels", help="customer_ID,target CSV: join the decisions to their outcomes")
+    monitor.add_argument("--since", type=_date, help="first day (YYYY-MM-DD) of the window; default: every capture")
+    monitor.add_argument("--until", type=_date, help="last day (YYYY-MM-DD) of the window")
+    monitor.add_argument("--max-drop", type=float, default=0.05, help="flag an outcome metric this far below training")
+    monitor.add_argument("--out", required=True, help="folder or s3:// prefix for report.json and report.html")
+    monitor.set_defaults(run=_monitor)
 
     dataset = commands.add_parser(
         "score-dataset",

@@ -219,7 +219,8 @@ def _reference(pipeline: FeaturePipeline, booster: Any, customers: pd.DataFrame)
     encoded = pipeline.encode(_columns(customers, pipeline), len(customers))
     scores = booster.inplace_predict(encoded.matrix).astype(np.float64)
     categories = {name: len(vocabulary.categories) for name, vocabulary in pipeline.vocabularies.items()}
-    return build_reference({**encoded.numeric, **encoded.positions, "score": scores}, categories)
+    missing = {name: float(customers[name].isna().mean()) if name in customers else 1.0 for name in pipeline.inputs}
+    return build_reference({**encoded.numeric, **encoded.positions, "score": scores}, categories, missing)
 
 
 def describe(manifest: dict[str, Any]) -> str:

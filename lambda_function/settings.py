@@ -43,6 +43,8 @@ class Settings:
     capture_uri: str | None = None
     capture_inputs: str = "all"  # all, used (leaves out the values as received), or none
     capture_sample_rate: float = 1.0  # the share of HTTP requests captured, whole
+    monitoring_uri: str | None = None  # where the monitor job writes its reports (s3:// or a folder)
+    max_outcome_drop: float = 0.05  # AUC, Gini or the competition metric this far below training's: flagged
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,4 +134,5 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "output_format": _one_of(OUTPUT_FORMATS),
     "capture_inputs": _one_of(CAPTURE_INPUTS),
     "capture_sample_rate": _probability,
+    "max_outcome_drop": _probability,
 }

@@ -33,16 +33,22 @@ def numeric_bins(values: np.ndarray, bins: int = 10) -> dict[str, Any]:
     }
 
 
-def build_reference(observed: Mapping[str, np.ndarray], categories: Mapping[str, int]) -> dict[str, Any]:
+def build_reference(
+    observed: Mapping[str, np.ndarray], categories: Mapping[str, int], missing: Mapping[str, float] | None = None
+) -> dict[str, Any]:
     """reference.json's content from a population's scores (`observed["score"]`) and encoded
     inputs (numbers as imputed; categoricals as one-hot positions, -1 unseen, with
-    `categories[name]` learnt categories): what `train` and `amex-scoring reference` write."""
+    `categories[name]` learnt categories): what `train` and `amex-scoring reference` write.
+    `missing`: each input's share of missing values before imputation, where it is known."""
     inputs = {
         name: category_bins(values, categories[name]) if name in categories else numeric_bins(values)
         for name, values in observed.items()
         if name != "score"
     }
-    return {"customers": int(observed["score"].size), "score": numeric_bins(observed["score"]), "inputs": inputs}
+    reference = {"customers": int(observed["score"].size), "score": numeric_bins(observed["score"]), "inputs": inputs}
+    if missing is not None:
+        reference["missing"] = {name: round(float(share), 6) for name, share in missing.items()}
+    return reference
 
 
 def reference_status(reference: Mapping[str, Any] | None) -> dict[str, Any]:

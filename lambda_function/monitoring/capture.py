@@ -15,18 +15,21 @@ input (`none`) where privacy asks for it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from lambda_function.core.drift import drift_counts
 from lambda_function.core.features import Categorical, Column, is_missing
 from lambda_function.core.latest import NO_DATE
 from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.core.scoring import Model, Scores
 from lambda_function.monitoring.decisions import Decisions
 
+BINS_KEY = "amex_scoring.input_bins"  # a file capture's footer: its inputs' counts in the reference bins
 SOURCES = ("v1", "v2", "legacy", "batch", "dataset")
 NUMBERS, TEXTS = pa.map_(pa.string(), pa.float64()), pa.map_(pa.string(), pa.string())
 NAMES = pa.list_(pa.string())
@@ -188,15 +191,19 @@ class FileCapture:
     """A file's records (the batch function's, a dataset shard's), gathered chunk by chunk as it
     is scored and written once its outputs are.
 
-    The inputs are captured by reference: `request_id` is the input object (with its version or
-    ETag), which the functions never modify, so the maps stay null and capture costs a few
-    columns per customer rather than a copy of the file. Imputed and unseen inputs are named.
+    The inputs are captured by reference: `request_id` is the input object (with its version),
+    which the functions never modify, so the maps stay null and capture costs a few columns per
+    customer rather than a copy of the file. Imputed and unseen inputs are named, and the file's
+    footer carries the counts of its inputs in the model's reference bins (BINS_KEY), so the
+    monitor measures drift on file traffic too.
     """
 
     def __init__(self, model: Model, source: str, request_id: str, destination: str) -> None:
         self.model, self.source, self.request_id, self.destination = model, source, request_id, destination
         self.captured_at = dt.datetime.now(dt.UTC)
         self.tables: list[pa.Table] = []
+        self.reference = model.artifacts.reference if model.artifacts else None
+        self.counts: dict[str, np.ndarray] = {}
 
     def add(self, ids: pa.Array, seconds: np.ndarray, columns: Mapping[str, Column], scores: Scores) -> None:
         known = seconds != NO_DATE
@@ -208,13 +215,22 @@ class FileCapture:
         table = capture_table(self.model, decisions, "none")
         rejected = scores.encoded.rejected()
         self.tables.append(table.filter(pa.array(~rejected)) if rejected is not None else table)
+        if self.reference is not None:
+            kept = slice(None) if rejected is None else ~rejected
+            used = {**scores.encoded.numeric, **scores.encoded.positions, "score": scores.probability}
+            for name, counts in drift_counts(self.reference, {k: v[kept] for k, v in used.items()}).items():
+                self.counts[name] = self.counts.get(name, 0) + np.asarray(counts)
 
     def write(self) -> str:
         """Deliver the records; returns "written", or "failed" (logged with the metric, records
         in the log) when the destination refused them: the scores stand either way."""
         from lambda_function.monitoring.delivery import deliver_or_log
 
-        return deliver_or_log(self.destination, pa.concat_tables(self.tables, promote_options="none"), self.source)
+        table = pa.concat_tables(self.tables)
+        if self.counts:
+            bins = {"model_version": self.model.version, "counts": {k: v.tolist() for k, v in self.counts.items()}}
+            table = table.replace_schema_metadata({BINS_KEY: json.dumps(bins)})
+        return deliver_or_log(self.destination, table, self.source)
 
 
 def object_uri(bucket: str, key: str, version_id: str | None = None) -> str:

@@ -13,10 +13,10 @@ WIDTH, HEIGHT, MARGIN = 560, 260, 40
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#999999"
 
 
-def _frame(title: str, body: str) -> str:
+def _frame(title: str, body: str, height: int = HEIGHT) -> str:
     return (
         f"<figure><figcaption>{html.escape(title)}</figcaption>"
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" role="img" '
         f'aria-label="{html.escape(title)}"><rect width="100%" height="100%" fill="white" stroke="{GREY}"/>'
         f"{body}</svg></figure>"
     )
@@ -45,6 +45,37 @@ def paired_bars(title: str, labels: Sequence[str], series: dict[str, Sequence[fl
             )
         legend.append(f'<text x="{MARGIN + 150 * k}" y="20" fill="{colours[k % 2]}">■ {html.escape(name)}</text>')
     return _frame(title, "".join(bars + legend) + _axes())
+
+
+def bars(
+    title: str,
+    items: Sequence[tuple[str, float]],
+    threshold: float | None = None,
+    beside: dict[str, float] | None = None,
+) -> str:
+    """One horizontal bar per item, largest first; a dashed line at `threshold`; a thin grey
+    bar under each for `beside` (training's value)."""
+    top = max([value for _, value in items] + [threshold or 0.0] + list((beside or {}).values()) + [1e-9])
+    row, width = 16, WIDTH - 3 * MARGIN - 60
+    height = MARGIN + row * max(len(items), 1)
+    body = []
+    for k, (name, value) in enumerate(items):
+        y = 20 + k * row
+        body.append(f'<text x="4" y="{y + 11}" font-size="11">{html.escape(name)}</text>')
+        body.append(
+            f'<rect x="80" y="{y}" width="{value / top * width:.1f}" height="{row - 6}" fill="{BLUE}">'
+            f"<title>{html.escape(name)}: {value:.4f}</title></rect>"
+        )
+        if beside and name in beside:
+            body.append(
+                f'<rect x="80" y="{y + row - 6}" width="{beside[name] / top * width:.1f}" height="3" fill="{GREY}"/>'
+            )
+    if threshold is not None:
+        x = 80 + threshold / top * width
+        body.append(
+            f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="{height - 10}" stroke="{ORANGE}" stroke-dasharray="4"/>'
+        )
+    return _frame(title, "".join(body), height)
 
 
 def calibration_plot(title: str, points: Sequence[dict[str, Any]]) -> str:
