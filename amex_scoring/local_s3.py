@@ -52,8 +52,15 @@ def put_event_objects(s3: Any, statements: Path) -> dict[str, str]:
 
 
 def write_env_file(path: Path, endpoint: str) -> None:
-    """`sam local --env-vars`: `Parameters` applies to every function of the template."""
-    path.write_text(json.dumps({"Parameters": {"AWS_ENDPOINT_URL_S3": endpoint}}, indent=1) + "\n")
+    """`sam local --env-vars`: `Parameters` applies to every function of the template (to the
+    variables it declares). Capture records land in the local bucket, as the file functions'
+    do in the data bucket (the HTTP function's Firehose stream does not exist locally)."""
+    variables = {
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "CAPTURE_URI": f"s3://{BUCKET}/captures/",
+        "MONITORING_URI": f"s3://{BUCKET}/monitoring/",
+    }
+    path.write_text(json.dumps({"Parameters": variables}, indent=1) + "\n")
 
 
 def serve(host: str, port: int, env_file: Path, statements: Path | None, stop: threading.Event) -> None:

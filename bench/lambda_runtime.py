@@ -113,7 +113,7 @@ def bench_lambda_runtime(model: Path, statements: Path, rounds: int) -> dict[str
     endpoint = f"http://127.0.0.1:{port}"
     credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     environment = {**image_environment(), **credentials, "AWS_ENDPOINT_URL_S3": endpoint, "MODEL_URI": str(model)}
-    environment |= {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "INFO"}
+    environment |= {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "INFO", "CAPTURE_URI": ""}  # capture off
     try:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **_lower(credentials))
         s3.create_bucket(Bucket="bench")

@@ -13,6 +13,7 @@ alarm watches (template.yaml: CaptureUndeliveredAlarm). The score has already be
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import uuid
@@ -34,6 +35,7 @@ ATTEMPTS = 3
 FIREHOSE = "firehose:"  # a destination naming a delivery stream: firehose:NAME
 
 
+@functools.lru_cache(maxsize=8)
 def sink_for(destination: str) -> CaptureSink:
     """`firehose:NAME`, an s3:// prefix, or a local folder."""
     if destination.startswith(FIREHOSE):
@@ -73,7 +75,10 @@ class FirehoseSink:
         from botocore.config import Config
 
         self.stream = stream
-        self.client = boto3.client("firehose", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+        # Short timeouts: the records are sent after the answer, but the invocation (and the next
+        # one) waits for them; a stream out of reach is reported in the log after seconds, not minutes.
+        config = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+        self.client = boto3.client("firehose", config=config)
 
     def write(self, table: pa.Table, name: str) -> None:
         lines = [_line(record) + "\n" for record in json_records(table)]

@@ -83,8 +83,8 @@ def test_the_template_sets_no_setting_to_another_value_than_its_default() -> Non
         found.update(_variables(resource))
     checked = 0
     for variable, value in found.items():
-        if variable not in defaults or isinstance(value, dict) and "Fn::If" in value:
-            continue  # not a setting, or set only when the user chose a value
+        if variable not in defaults or isinstance(value, dict) and ("Fn::If" in value or "Fn::Sub" in value):
+            continue  # not a setting, set only when the user chose a value, or naming another resource
         if isinstance(value, dict) and "Ref" in value:
             value = parameters[value["Ref"]]["Default"]
         assert Settings.from_env({variable: str(value)}) == Settings(), (variable, value)
