@@ -121,7 +121,7 @@ def test_sam_build_makes_one_image_for_every_function(built: Path) -> None:
     images = {
         name: r["Properties"]["ImageUri"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"
     }
-    assert len(images) == 6
+    assert len(images) == 7  # six scoring functions and the monitor
     from sam_local import engine_api
 
     ids = {engine_api(f"/images/{uri}/json")["Id"] for uri in images.values()}
