@@ -124,7 +124,7 @@ def _score(args: argparse.Namespace) -> None:
     scored = score_statements(model, local_opener(args.input), fmt, capture=capture)
     write_predictions_file(scored, model, args.output)
     if capture is not None:
-        print(f"capture records: {capture.write()} to {capture_uri}")
+        print(f"capture records: {capture.write(scored)} to {capture_uri}")
     seconds = time.perf_counter() - start
     skipped = f", skipped {sum(scored.skipped.values())} ({scored.skipped})" if scored.skipped else ""
     print(

@@ -16,11 +16,9 @@ from lambda_function.core.artifacts import load_artifacts
 from lambda_function.core.drift import bin_counts, psi_from_counts
 from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.monitoring import html
-from lambda_function.monitoring.outcomes import outcome_metrics
+from lambda_function.monitoring.outcomes import compared_with_training, fallen, outcome_metrics
 
 from .train import read_labels
-
-COMPARED = ("auc", "gini", "amex_metric")
 
 
 def read_predictions(paths: list[Path]) -> pd.DataFrame:
@@ -49,12 +47,9 @@ def outcomes_report(
     }
     if model_dir is not None:
         artifacts = load_artifacts(model_dir)
-        training = artifacts.manifest.get("metrics", {})
-        report["training"] = {name: training[name] for name in COMPARED if name in training}
+        report["training"] = compared_with_training(artifacts.manifest.get("metrics", {}))
         report["max_drop"] = max_drop
-        report["flagged"] = [
-            name for name, value in report["training"].items() if report["metrics"][name] < value - max_drop
-        ]
+        report["flagged"] = fallen(report["metrics"], report["training"], max_drop)
         if artifacts.reference is not None:
             report["score_distribution"] = _against_reference(artifacts.reference["score"], scored["prediction"])
     return report

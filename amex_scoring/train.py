@@ -13,6 +13,7 @@ from lambda_function.core.artifacts import write_model_directory
 from lambda_function.core.drift import build_reference
 from lambda_function.core.features import FeaturePipeline
 from lambda_function.core.schema import CUSTOMER_ID, STATEMENT_DATE
+from lambda_function.monitoring import labels
 from lambda_function.monitoring.outcomes import amex_metric
 
 from .golden import GOLDEN_CUSTOMERS, golden, with_coverage, with_unseen_and_missing
@@ -58,17 +59,9 @@ def _column_names(path: Path) -> list[str]:
 
 
 def read_labels(path: str | Path) -> pd.DataFrame:
-    """`customer_ID,target`, checked: a CSV, both columns, 0/1 targets."""
-    path = Path(path)
-    if path.read_bytes()[:4] == b"PAR1":
-        raise ValueError(f"{path}: the labels are a Parquet file; expected a CSV with customer_ID,target")
-    names = _column_names(path)
-    if "target" not in names or CUSTOMER_ID not in names:
-        raise ValueError(f"{path}: expected columns customer_ID,target, found {', '.join(names[:5]) or 'none'}")
-    targets = pd.read_csv(path, usecols=[CUSTOMER_ID, "target"], dtype={CUSTOMER_ID: str})
-    if not targets["target"].isin([0, 1]).all():
-        raise ValueError(f"{path}: target must be 0 or 1 in every row")
-    return targets
+    """`customer_ID,target`, checked as the monitor job checks it (lambda_function/monitoring/labels.py)."""
+    ids, targets = labels.read_labels(str(path))
+    return pd.DataFrame({CUSTOMER_ID: pd.Series(ids, dtype=object), "target": targets})
 
 
 def train(

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from lambda_function.batch.events import S3Object, objects_in
 from lambda_function.batch.outputs import output_keys
-from lambda_function.core.drift import drift_counts, record_drift_metrics, summary_drift
+from lambda_function.core.drift import record_drift_metrics, summary_drift
 from lambda_function.core.scoring import Loaded, Model
 from lambda_function.core.summaries import quantiles
 from lambda_function.files.file_scoring import ScoredFile, score_statements
@@ -117,7 +117,7 @@ class FileJob:
             return self.report_timeout(scored.rows_read, scored.customers)
         result = self.write(scored)
         if capture is not None:  # after the outputs: a capture that fails never costs the scores
-            result["capture"] = capture.write()
+            result["capture"] = capture.write(scored)
         return result
 
     def capture(self) -> FileCapture | None:
@@ -176,7 +176,7 @@ class FileJob:
             "time": _now(),
         }
         reference = self.scorer.model.artifacts.reference if self.scorer.model.artifacts else None
-        counts = drift_counts(reference, scored.drift_inputs) if reference is not None else {}
+        counts = scored.reference_counts(reference) if reference is not None else {}
         drift = summary_drift(reference, counts)
         if drift is not None:
             result["drift"] = drift

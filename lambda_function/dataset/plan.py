@@ -86,12 +86,6 @@ def fingerprints_uri(output: str, index: int) -> str:
     return work_uri(output, "ids", f"{index:05d}.u64")
 
 
-# Folders and files that Spark, Hive and Hadoop mark as not data: their staging copies
-# (`_temporary/`, `.spark-staging-*`, `.hive-staging*`), markers (`_SUCCESS`) and checksums
-# (`.crc`) start with `_` or `.`, at any depth, as Hadoop's own input filter reads them.
-HIDDEN_START = ("_", ".")
-
-
 def dataset_files(input_uri: str, keys: list[str] | None = None) -> tuple[list[StoredFile], list[str]]:
     """The statements files of the input (Parquet, CSV, CSV.gz), and the files skipped as not
     data: under a folder, or named, starting with `_` or `.` anywhere below the input."""
@@ -100,12 +94,8 @@ def dataset_files(input_uri: str, keys: list[str] | None = None) -> tuple[list[S
         return [storage.stat(uri) for uri in named], []
     root = input_uri.rstrip("/") + "/"  # a folder: s3://b/in is not also s3://b/in-old/
     found = [file for file in storage.list_files(root) if input_format(file.uri) is not None]
-    hidden = {file.uri for file in found if _hidden(file.uri.removeprefix(root))}
+    hidden = {file.uri for file in found if storage.is_hidden(file.uri.removeprefix(root))}
     return [file for file in found if file.uri not in hidden], sorted(hidden)
-
-
-def _hidden(relative: str) -> bool:
-    return any(part.startswith(HIDDEN_START) for part in PurePosixPath(relative).parts)
 
 
 def _footer_of(file: StoredFile, fmt: str) -> pq.FileMetaData | str | None:

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lambda_function.core.drift import drift_counts
 from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.core.scoring import Model
 from lambda_function.core.summaries import score_histogram
@@ -55,7 +54,7 @@ def score_shard(model: Model, shard: Shard, output: str, capture_uri: str | None
     storage.write_bytes(fingerprints_uri(output, shard.index), fingerprints.astype("<u8").tobytes())
     summary = _summary(model, shard, scored, part, part_bytes, etag)
     if capture is not None:  # after the part: a capture that fails never costs the scores
-        summary["capture"] = capture.write()
+        summary["capture"] = capture.write(scored)
     return _write_summary(shard, output, summary)
 
 
@@ -94,7 +93,7 @@ def _summary(
         "unseen_categories": scored.unseen,
         "defaults": int(np.count_nonzero(scored.predictions["default"].to_numpy())),
         "score_histogram": score_histogram(scores),
-        "drift_counts": drift_counts(reference, scored.drift_inputs) if reference is not None else None,
+        "drift_counts": scored.reference_counts(reference) if reference is not None else None,
         "part": {
             "name": part_name(shard.index),
             "customers": scored.customers,

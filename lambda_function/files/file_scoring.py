@@ -5,12 +5,14 @@ Kept apart from scoring.py so the HTTP function, which scores JSON, never import
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from lambda_function.core.drift import drift_counts
 from lambda_function.core.features import Categorical, Column
 from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.core.scoring import Model
@@ -29,6 +31,13 @@ class ScoredFile:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> customers
     unseen: dict[str, int] = field(default_factory=dict)  # input -> customers with an unseen category
     drift_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # what PSI is computed on
+    _counts: dict[str, list[int]] | None = field(default=None, repr=False)
+
+    def reference_counts(self, reference: Mapping[str, Any]) -> dict[str, list[int]]:
+        """`drift_inputs` counted in the reference's bins, once: the summary and the capture both use them."""
+        if self._counts is None:
+            self._counts = drift_counts(reference, self.drift_inputs)
+        return self._counts
 
 
 def score_customers(model: Model, customers: Customers, capture: FileCapture | None = None) -> ScoredFile:

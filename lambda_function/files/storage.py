@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -40,6 +40,18 @@ class StoredFile:
 
 def is_s3(uri: str) -> bool:
     return uri.startswith("s3://")
+
+
+# Folders and files that Spark, Hive and Hadoop mark as not data: their staging copies
+# (`_temporary/`, `.spark-staging-*`, `.hive-staging*`), markers (`_SUCCESS`) and checksums
+# (`.crc`) start with `_` or `.`, at any depth, as Hadoop's own input filter reads them; so does
+# a file this module is still writing (write_local_file).
+HIDDEN_START = ("_", ".")
+
+
+def is_hidden(relative: str) -> bool:
+    """A path below a folder or prefix that is not data: a part of it starts with `_` or `.`."""
+    return any(part.startswith(HIDDEN_START) for part in PurePosixPath(relative).parts)
 
 
 def join(prefix: str, name: str) -> str:

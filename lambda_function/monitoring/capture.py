@@ -17,17 +17,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-from lambda_function.core.drift import drift_counts
 from lambda_function.core.features import Categorical, Column, is_missing
 from lambda_function.core.latest import NO_DATE
 from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.core.scoring import Model, Scores
 from lambda_function.monitoring.decisions import Decisions
+
+if TYPE_CHECKING:
+    from lambda_function.files.file_scoring import ScoredFile
 
 BINS_KEY = "amex_scoring.input_bins"  # a file capture's footer: its inputs' counts in the reference bins
 SOURCES = ("v1", "v2", "legacy", "batch", "dataset")
@@ -151,10 +153,13 @@ def _numbers(column: Column | None, n: int) -> np.ndarray:
 
 
 def _missing(column: Column | None, n: int) -> np.ndarray:
+    """Which values of a categorical are missing: `is_missing`, the rule encoding applies (a blank
+    text is missing too), decided once per distinct value of a file's column."""
     if column is None:
         return np.ones(n, dtype=bool)
     if isinstance(column, Categorical):
-        return np.asarray(column.codes) < 0
+        distinct = np.array([*map(is_missing, column.values), True], dtype=bool)  # the last: code -1
+        return distinct[np.where(column.codes < 0, len(column.values), column.codes)]
     if isinstance(column, np.ndarray) and column.dtype.kind == "f":
         return np.isnan(column)
     return np.fromiter(map(is_missing, column), bool, n)
@@ -202,8 +207,6 @@ class FileCapture:
         self.model, self.source, self.request_id, self.destination = model, source, request_id, destination
         self.captured_at = dt.datetime.now(dt.UTC)
         self.tables: list[pa.Table] = []
-        self.reference = model.artifacts.reference if model.artifacts else None
-        self.counts: dict[str, np.ndarray] = {}
 
     def add(self, ids: pa.Array, seconds: np.ndarray, columns: Mapping[str, Column], scores: Scores) -> None:
         known = seconds != NO_DATE
@@ -215,20 +218,17 @@ class FileCapture:
         table = capture_table(self.model, decisions, "none")
         rejected = scores.encoded.rejected()
         self.tables.append(table.filter(pa.array(~rejected)) if rejected is not None else table)
-        if self.reference is not None:
-            kept = slice(None) if rejected is None else ~rejected
-            used = {**scores.encoded.numeric, **scores.encoded.positions, "score": scores.probability}
-            for name, counts in drift_counts(self.reference, {k: v[kept] for k, v in used.items()}).items():
-                self.counts[name] = self.counts.get(name, 0) + np.asarray(counts)
 
-    def write(self) -> str:
-        """Deliver the records; returns "written", or "failed" (logged with the metric, records
-        in the log) when the destination refused them: the scores stand either way."""
+    def write(self, scored: ScoredFile) -> str:
+        """Deliver the records, with `scored`'s input counts in the reference bins in the footer;
+        returns "written", or "failed" (logged with the metric, records in the log) when the
+        destination refused them: the scores stand either way."""
         from lambda_function.monitoring.delivery import deliver_or_log
 
         table = pa.concat_tables(self.tables)
-        if self.counts:
-            bins = {"model_version": self.model.version, "counts": {k: v.tolist() for k, v in self.counts.items()}}
+        reference = self.model.artifacts.reference if self.model.artifacts else None
+        if reference is not None:
+            bins = {"model_version": self.model.version, "counts": scored.reference_counts(reference)}
             table = table.replace_schema_metadata({BINS_KEY: json.dumps(bins)})
         return deliver_or_log(self.destination, table, self.source)
 

@@ -55,9 +55,9 @@ class FolderSink:
         self.uri = uri
 
     def write(self, table: pa.Table, name: str) -> None:
-        days = pc.unique(table["captured_at"].cast(pa.timestamp("ms")).cast(pa.date32())).to_pylist()
-        for day in sorted(days):
-            rows = table.filter(pc.equal(table["captured_at"].cast(pa.timestamp("ms")).cast(pa.date32()), day))
+        dates = table["captured_at"].cast(pa.timestamp("ms")).cast(pa.date32())  # the UTC day
+        for day in sorted(pc.unique(dates).to_pylist()):
+            rows = table.filter(pc.equal(dates, day))
             buffer = io.BytesIO()
             pq.write_table(rows, buffer, compression="snappy")
             write_bytes(self.file_uri(day, name), buffer.getvalue(), "application/vnd.apache.parquet")
@@ -81,7 +81,7 @@ class FirehoseSink:
         self.client = boto3.client("firehose", config=config)
 
     def write(self, table: pa.Table, name: str) -> None:
-        lines = [_line(record) + "\n" for record in json_records(table)]
+        lines = [line + "\n" for line in record_lines(table)]
         undelivered: list[str] = []
         for batch in _batches(lines):
             undelivered += self._put(batch)
@@ -143,12 +143,13 @@ def deliver_or_log(destination: str, table: pa.Table, name: str) -> str:
         return "written"
     except Exception as error:
         logger.error("capture delivery failed", extra={"destination": destination, "reason": str(error)})
-        report_undelivered([_line(record) for record in json_records(table)], str(error))
+        report_undelivered(record_lines(table), str(error))
         return "failed"
 
 
-def _line(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"), default=str)
+def record_lines(table: pa.Table) -> list[str]:
+    """One JSON line per record (no newline): what Firehose receives, and what the log keeps."""
+    return [json.dumps(record, separators=(",", ":"), default=str) for record in json_records(table)]
 
 
 def report_undelivered(lines: list[str], reason: str) -> None:

@@ -14,18 +14,19 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from lambda_function.core.drift import DRIFT_PSI, psi_from_counts
 from lambda_function.core.schema import CUSTOMER_ID
 from lambda_function.core.scoring import Model
 from lambda_function.files import storage
+from lambda_function.monitoring import labels
 from lambda_function.monitoring.capture import BINS_KEY
 from lambda_function.monitoring.outcomes import outcome_metrics
 
@@ -39,10 +40,12 @@ def capture_files(uri: str, since: dt.date | None = None, until: dt.date | None 
     """Parquet files under `uri` in `date=YYYY-MM-DD` folders within the window (both ends in);
     names starting with `.` or `_` (a write in progress, a job's marker) are not records."""
     found = []
-    for stored in storage.list_files(uri):
-        parts = stored.uri[len(uri.rstrip("/")) :].strip("/").split("/")
-        if any(part.startswith((".", "_")) for part in parts) or not parts[-1].endswith(".parquet"):
+    root = (uri if storage.is_s3(uri) else str(Path(uri))).rstrip("/") + "/"  # as list_files spells paths
+    for stored in storage.list_files(root):
+        relative = stored.uri.removeprefix(root)
+        if storage.is_hidden(relative) or not relative.endswith(".parquet"):
             continue
+        parts = relative.split("/")
         day = next((part.removeprefix("date=") for part in parts if part.startswith("date=")), None)
         try:
             date = dt.date.fromisoformat(day) if day else None
@@ -55,17 +58,9 @@ def capture_files(uri: str, since: dt.date | None = None, until: dt.date | None 
 
 
 def read_labels(uri: str) -> dict[str, int]:
-    """`customer_ID,target` (Kaggle's train_labels.csv layout), a local file or an s3:// URI."""
-    data = storage.read_bytes(uri)
-    if data is None:
-        raise FileNotFoundError(f"labels file not found: {uri}")
-    table = pacsv.read_csv(
-        pa.BufferReader(data), convert_options=pacsv.ConvertOptions(include_columns=[CUSTOMER_ID, "target"])
-    )
-    targets = table["target"].to_numpy(zero_copy_only=False)
-    if not np.isin(targets, (0, 1)).all():
-        raise ValueError(f"{uri}: target must be 0 or 1")
-    return dict(zip(table[CUSTOMER_ID].cast(pa.string()).to_pylist(), targets.astype(int).tolist(), strict=True))
+    """Each labelled customer's target (labels.py reads and checks the file)."""
+    ids, targets = labels.read_labels(uri)
+    return dict(zip(ids, targets.tolist(), strict=True))
 
 
 class WindowSummary:

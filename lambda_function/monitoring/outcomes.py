@@ -13,6 +13,17 @@ import numpy as np
 NEGATIVE_WEIGHT = 20.0  # the competition's negatives were sampled at 5%: each stands for 20
 TOP_SHARE = 0.04
 CALIBRATION_BINS = 10
+COMPARED = ("auc", "gini", "amex_metric")  # compared with training's, and flagged when they fall
+
+
+def compared_with_training(training: dict[str, Any]) -> dict[str, float]:
+    """The training metrics outcomes are compared with."""
+    return {name: float(training[name]) for name in COMPARED if isinstance(training.get(name), (int, float))}
+
+
+def fallen(metrics: dict[str, Any], training: dict[str, float], max_drop: float) -> list[str]:
+    """The metrics that fell more than `max_drop` below training's."""
+    return [name for name, value in training.items() if metrics[name] < value - max_drop]
 
 
 def outcome_metrics(target: np.ndarray, score: np.ndarray) -> dict[str, Any]:

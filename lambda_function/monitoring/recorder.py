@@ -14,7 +14,6 @@ records and sending them happens later, in one of three ways:
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import random
 import threading
@@ -53,22 +52,27 @@ class CaptureRecorder:
         if overflow:  # delivery is far behind: write what is kept to the log rather than grow
             self.flush(to_log=True)
 
-    def flush(self, to_log: bool = False) -> int:
-        """Build and deliver every pending record; returns how many there were."""
+    def take(self) -> list[Decisions]:
+        """The decisions kept so far, which are then no longer kept."""
         with self._lock:
             pending, self._pending, self._pending_customers = self._pending, [], 0
+        return pending
+
+    def flush(self, to_log: bool = False) -> int:
+        """Build and deliver every pending record; returns how many there were."""
+        pending = self.take()
         if not pending:
             return 0
         # Imported here, after the first answer: the HTTP function starts without pyarrow.
         import pyarrow as pa
 
         from lambda_function.monitoring.capture import capture_table
-        from lambda_function.monitoring.delivery import deliver_or_log, json_records, report_undelivered
+        from lambda_function.monitoring.delivery import deliver_or_log, record_lines, report_undelivered
 
         table = pa.concat_tables([capture_table(self.model, decisions, self.inputs) for decisions in pending])
         if to_log:
             reason = f"more than {MAX_PENDING} customers were waiting for delivery"
-            report_undelivered([json.dumps(r, default=str) for r in json_records(table)], reason)
+            report_undelivered(record_lines(table), reason)
         else:
             deliver_or_log(self.destination, table, "http")
         return int(table.num_rows)

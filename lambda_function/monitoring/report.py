@@ -9,9 +9,8 @@ from typing import Any
 
 from lambda_function.files import storage
 from lambda_function.monitoring import html
+from lambda_function.monitoring.outcomes import compared_with_training, fallen
 from lambda_function.telemetry import SERVICE, emit
-
-COMPARED = ("auc", "gini", "amex_metric")
 
 
 def flag_outcomes(report: dict[str, Any], max_drop: float) -> None:
@@ -19,11 +18,10 @@ def flag_outcomes(report: dict[str, Any], max_drop: float) -> None:
     metrics = report.get("outcomes", {}).get("metrics")
     if metrics is None:
         return
-    training = report["model"]["metrics"]
-    compared = {name: training[name] for name in COMPARED if isinstance(training.get(name), float)}
+    compared = compared_with_training(report["model"]["metrics"])
     report["outcomes"]["training"] = compared
     report["outcomes"]["max_drop"] = max_drop
-    report["outcomes"]["flagged"] = [name for name, value in compared.items() if metrics[name] < value - max_drop]
+    report["outcomes"]["flagged"] = fallen(metrics, compared, max_drop)
 
 
 def write_report(report: dict[str, Any], out: str) -> tuple[str, str]:
