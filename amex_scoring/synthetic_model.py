@@ -3,7 +3,7 @@
 has put in `model/`.
 
 Training is reproducible bit for bit on one machine (the same booster, preprocessing and
-reference for the same seeds; tests/build/test_synthetic_model.py checks the booster's
+reference for the same seeds; tests/tools/test_synthetic_model.py checks the booster's
 checksum), which is what lets the tests pin exact probabilities to it.
 
     python -m amex_scoring.synthetic_model --out DIR

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from lambda_function.core.scoring import Loaded, Model
+from lambda_function.core.scoring import Loaded, Model, StartupError
 from lambda_function.monitoring.monitor import read_labels, summarise
 from lambda_function.monitoring.report import emit_metrics, flag_outcomes, previous_day, write_report
 from lambda_function.telemetry import logger
@@ -47,15 +47,17 @@ def run_monitor(loaded: Loaded, out: str, day: dt.date | None = None, labels_uri
         raise ValueError("CAPTURE_URI must name where the captures land (an s3:// prefix)")
     report = monitor_report(loaded.model, settings.capture_uri, out, (day, day), labels_uri, settings.max_outcome_drop)
     emit_metrics(report)
-    result = {**report["written"], "decisions": report["decisions"]}
+    written = report["written"]
+    result = {"report": written["json"], "html": written["html"], "decisions": report["decisions"]}
     logger.info("monitoring report written", extra=result)
     return {**result, "drifted": report["drift"].get("drifted")}
 
 
 def monitor_handler(loaded: Loaded) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     base = loaded.settings.monitoring_uri
-    if base is None:
-        raise ValueError("MONITORING_URI must be set for the monitor function")
+    if base is None or loaded.settings.capture_uri is None:  # the template sets both: a start that cannot work
+        logger.error("bad configuration", extra={"reason": "the monitor needs CAPTURE_URI and MONITORING_URI"})
+        raise StartupError("bad configuration: the monitor function needs CAPTURE_URI and MONITORING_URI")
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 from helpers import ROOT
 
@@ -87,12 +88,16 @@ print(json.dumps({
 """
 
 
-def test_every_handler_the_template_names_imports_from_the_image_folder_alone(image: ImageFolder) -> None:
+def test_every_handler_the_template_names_imports_from_the_image_folder_alone(
+    image: ImageFolder, tmp_path: Path
+) -> None:
     """As the runtime's processes see them (tests/platform/test_lambda_runtime.py runs each): the handlers
     come from the task folder, nothing from this machine's site-packages, no build-time package."""
     handlers = sorted({spec.handler for spec in template_functions().values()})
-    assert "lambda_function.handlers.deploy_hook.handler" in handlers and len(handlers) == 6
+    assert "lambda_function.handlers.monitor.handler" in handlers and len(handlers) == 7
     environment = {"PYTHONPATH": f"{image.dependencies}:{image.runtime_client}", **image_environment()}
+    # What the template sets to its own resources (the bucket): here, folders.
+    environment |= {"CAPTURE_URI": str(tmp_path / "captures"), "MONITORING_URI": str(tmp_path / "monitoring")}
     result = subprocess.run(
         [image.python, "-S", "-c", IMPORT_EVERY_HANDLER, *handlers],
         capture_output=True,
