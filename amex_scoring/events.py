@@ -31,6 +31,7 @@ DATASET = "datasets/2026-11/"
 DATASET_FILE = "statements.csv"
 JOB_OUTPUT = "scored/2026-11/"
 JOB_FILE = "jobs/2026-11.json"
+LABELS_KEY = "labels/2026-11.csv"  # the monitor joins the captured decisions to it
 
 
 def _customers(count: int = 3) -> list[dict[str, Any]]:
@@ -303,6 +304,12 @@ def deploy_hook_event() -> dict[str, Any]:
     }
 
 
+def labels_csv(customers: list[dict[str, Any]]) -> bytes:
+    """Kaggle's labels layout for the customers: the first defaulted, the others did not."""
+    ids = list(dict.fromkeys(customer["customer_ID"] for customer in customers))
+    return ("customer_ID,target\n" + "".join(f"{c},{int(k == 0)}\n" for k, c in enumerate(ids))).encode()
+
+
 def write_events(folder: str | Path = "events") -> list[Path]:
     folder = Path(folder)
     (folder / "data").mkdir(parents=True, exist_ok=True)
@@ -310,6 +317,7 @@ def write_events(folder: str | Path = "events") -> list[Path]:
     data = statements_csv(customers)
     (folder / "data" / DATASET_FILE).write_bytes(data)
     (folder / "data" / "2026-11.json").write_bytes(job_file())
+    (folder / "data" / "labels-2026-11.csv").write_bytes(labels_csv(customers))
     one = customers[-1]
     batch = {"customers": customers}  # several statements per customer, as a client would send
     bad = {**one, "D_48": "high"}  # a model input that is not a number
@@ -329,8 +337,10 @@ def write_events(folder: str | Path = "events") -> list[Path]:
         "s3-output-ignored.json": s3_put("scored/statements 2026-11+été.parquet"),
         **dataset_events(data),
         "deploy-hook.json": deploy_hook_event(),
+        "monitor-daily.json": {},  # what the schedule sends (template.yaml: MonitorFunction's Daily)
+        "monitor-labels.json": eventbridge_object_created(LABELS_KEY, len(labels_csv(customers))),
     }
-    written = [folder / "data" / DATASET_FILE, folder / "data" / "2026-11.json"]
+    written = [folder / "data" / DATASET_FILE, folder / "data" / "2026-11.json", folder / "data" / "labels-2026-11.csv"]
     for name, event in events.items():
         path = folder / name
         path.write_text(json.dumps(event, indent=1, ensure_ascii=False) + "\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from .events import BUCKET, DATASET, DATASET_FILE, JOB_FILE
+from .events import BUCKET, DATASET, DATASET_FILE, JOB_FILE, LABELS_KEY
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -32,7 +32,7 @@ def _key(event_name: str) -> str:
 def put_event_objects(s3: Any, statements: Path) -> dict[str, str]:
     """Create the events' bucket and put what they name: `statements` (a Parquet file) for
     s3-put.json, the same as gzipped CSV for s3-put-csv.json, events/data's dataset file and job
-    file for the dataset events. Returns key -> what was put there."""
+    file for the dataset events, and its labels file for monitor-labels.json. Returns key -> what was put there."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -45,6 +45,7 @@ def put_event_objects(s3: Any, statements: Path) -> dict[str, str]:
         _key("s3-put-csv.json"): (gzip.compress(text.getvalue()), f"{statements} as gzipped CSV"),
         DATASET + DATASET_FILE: ((EVENTS / "data" / DATASET_FILE).read_bytes(), f"events/data/{DATASET_FILE}"),
         JOB_FILE: ((EVENTS / "data" / "2026-11.json").read_bytes(), "events/data/2026-11.json"),
+        LABELS_KEY: ((EVENTS / "data" / "labels-2026-11.csv").read_bytes(), "events/data/labels-2026-11.csv"),
     }
     for key, (body, _) in objects.items():
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)

@@ -13,6 +13,7 @@ where one function calls another (the deploy hook).
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
 import json
@@ -29,7 +30,7 @@ from helpers import EVENTS, get, keys_in, parquet_bytes, remove_bucket, slow_s3,
 from lambda_service import LambdaService, lambda_service
 from runtimes import Runtimes
 
-from amex_scoring.events import BUCKET, DATASET, DATASET_FILE, JOB_FILE, JOB_OUTPUT, s3_put
+from amex_scoring.events import BUCKET, DATASET, DATASET_FILE, JOB_FILE, JOB_OUTPUT, LABELS_KEY, s3_put
 from amex_scoring.invoke import LambdaContext
 from amex_scoring.lambda_runtime import template_functions
 from lambda_function.s3 import s3_client
@@ -263,3 +264,22 @@ def test_the_api_functions_capture_goes_out_through_its_extension_within_each_in
         found = [row for path in tmp_path.rglob("*.parquet") for row in pq.read_table(path).to_pylist()]
         assert sorted((r["customer_ID"], r["probability"]) for r in found) == sorted(delivered)
     assert "capture-delivery" in api.log() and "capture undelivered" not in api.log()
+
+
+def test_the_monitor_events_write_the_days_report_and_the_outcomes_report(
+    runtimes: Runtimes, events_bucket: str
+) -> None:
+    """The API function captures into the bucket; the monitor function, on the schedule's event
+    (with a date) and on S3's "Object Created" for the labels file, reports on those decisions."""
+    captures, monitoring = f"s3://{events_bucket}/captures/", f"s3://{events_bucket}/monitoring/"
+    api = runtimes.start("ScoreApiFunction", CAPTURE_URI=captures)
+    predictions = json.loads(api.invoke(event("api-predict-batch.json")).json()["body"])["predictions"]
+    upload(events_bucket, LABELS_KEY, EVENTS / "data" / "labels-2026-11.csv")
+    monitor = runtimes.start("MonitorFunction", CAPTURE_URI=captures, MONITORING_URI=monitoring)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    daily = monitor.invoke({**event("monitor-daily.json"), "date": today}).json()
+    assert daily["decisions"] == len(predictions) and daily["report"].endswith(f"date={today}/report.json")
+    outcomes = monitor.invoke(event("monitor-labels.json")).json()
+    report = json.loads(get(events_bucket, "monitoring/outcomes/2026-11.csv/report.json"))
+    assert outcomes["report"].endswith("outcomes/2026-11.csv/report.json")
+    assert report["outcomes"]["customers_joined"] == len(predictions) and "auc" in report["outcomes"]["metrics"]

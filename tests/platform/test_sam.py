@@ -40,6 +40,8 @@ EVENT_FUNCTIONS = [(path.name, "ScoreApiFunction") for path in sorted(EVENTS.glo
     ("dataset-plan.json", "PlanDatasetFunction"),
     ("dataset-shard.json", "ScoreShardFunction"),
     ("dataset-reduce.json", "ReduceDatasetFunction"),
+    ("monitor-daily.json", "MonitorFunction"),
+    ("monitor-labels.json", "MonitorFunction"),
 ]
 
 
@@ -139,6 +141,8 @@ def test_sam_local_invoke_runs_every_function_on_each_of_its_events(
         if name.startswith("api-"):
             assert answer["statusCode"] == (422 if name == "api-invalid.json" else 200), (name, answer)
     assert {json.loads(answers[n]["body"])["predictions"][0]["probability"] for n in ("api-predict.json",)}
+    for name in ("monitor-daily.json", "monitor-labels.json"):  # reports written to the local bucket
+        assert answers[name]["report"].startswith("s3://") and answers[name]["report"].endswith("report.json")
     for name in ("s3-put.json", "s3-put-csv.json"):
         [result] = answers[name]["results"]
         assert result["status"] == "scored" and result["customers"] == 300, result
