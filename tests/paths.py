@@ -17,17 +17,21 @@ are one cell). `expressible` tells which paths can carry a customer faithfully.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lambda_function.core.schema import CATEGORICAL
@@ -38,6 +42,14 @@ Statement = dict[str, Any]
 @dataclass(frozen=True)
 class Scored:
     probability: float
+    imputed: frozenset[str] = frozenset()  # what the capture record says was missing and imputed
+    unseen: frozenset[str] = frozenset()  # and which categories were unseen
+
+
+def _scored(probability: float, captured: pa.Table) -> Scored:
+    """The outcome, with what the path's capture record says of the customer's inputs."""
+    [record] = captured.select(["imputed", "unseen"]).to_pylist()
+    return Scored(probability, frozenset(record["imputed"]), frozenset(record["unseen"]))
 
 
 @dataclass(frozen=True)
@@ -55,37 +67,49 @@ class Target:
     model: Any  # lambda_function.core.scoring.Model
     handler: Callable[..., Any]
     uri: str
+    capture: Any  # lambda_function.monitoring.recorder.CaptureRecorder: the HTTP paths' decisions, kept
 
     @classmethod
     def of(cls, uri: str) -> Target:
         from serving import http_handler
 
         from lambda_function.core.scoring import Model
+        from lambda_function.monitoring.recorder import CaptureRecorder
         from lambda_function.settings import Settings
 
         model = Model(uri).load()
-        return cls(model, http_handler(model, Settings()).handler, uri)
+        http = http_handler(model, Settings())
+        capture = CaptureRecorder(model, "unused: the decisions are taken, never delivered")
+        http.app.state.service.capture = capture  # kept as the HTTP function keeps them, no delivery thread
+        return cls(model, http.handler, uri, capture)
+
+    def captured(self) -> pa.Table:
+        """The capture records of the HTTP request just answered."""
+        from lambda_function.monitoring.capture import capture_table
+
+        return pa.concat_tables([capture_table(self.model, decisions) for decisions in self.capture.take()])
 
 
-def _http(handler: Callable[..., Any], event: dict[str, Any]) -> Outcome:
+def _http(target: Target, event: dict[str, Any]) -> Outcome:
     from amex_scoring.invoke import LambdaContext
 
-    answer = handler(event, LambdaContext("api", 29))
+    answer = target.handler(event, LambdaContext("api", 29))
     body = json.loads(answer["body"]) if answer["headers"]["content-type"].startswith("application/json") else {}
     if answer["statusCode"] == 200:
-        return _one(body)
+        return _scored(_one(body), target.captured())
+    target.capture.take()  # nothing was scored
     if 400 <= answer["statusCode"] < 500:
         return Refused(json.dumps(body))
     raise AssertionError(f"{answer['statusCode']}: {answer['body'][:500]}")
 
 
-def _one(body: dict[str, Any]) -> Outcome:
+def _one(body: dict[str, Any]) -> float:
     if "predictions" in body:
         [prediction] = body["predictions"]
-        return Scored(prediction["probability"])
+        return float(prediction["probability"])
     outputs = {output["name"]: output["data"] for output in body["outputs"]}
     [probability] = outputs["probability"]
-    return Scored(probability)
+    return float(probability)
 
 
 def v1_object(statements: list[Statement], target: Target) -> Outcome:
@@ -93,14 +117,14 @@ def v1_object(statements: list[Statement], target: Target) -> Outcome:
     from amex_scoring.events import http_api_v2
 
     [statement] = statements
-    return _http(target.handler, http_api_v2("POST", "/v1/predict", _json_text(statement)))
+    return _http(target, http_api_v2("POST", "/v1/predict", _json_text(statement)))
 
 
 def v1_batch(statements: list[Statement], target: Target) -> Outcome:
 
     from amex_scoring.events import http_api_v2
 
-    return _http(target.handler, http_api_v2("POST", "/v1/predict", _json_text({"customers": statements})))
+    return _http(target, http_api_v2("POST", "/v1/predict", _json_text({"customers": statements})))
 
 
 def _json_text(value: Any) -> str:
@@ -136,7 +160,7 @@ def v2_json(statements: list[Statement], target: Target) -> Outcome:
             data = values
         inputs.append({"name": name, "shape": [len(values)], "datatype": datatype, "data": data})
     body = {"inputs": inputs, "outputs": [{"name": "probability"}]}
-    return _http(target.handler, http_api_v2("POST", f"/v2/models/{target.model.name}/infer", _json_text(body)))
+    return _http(target, http_api_v2("POST", f"/v2/models/{target.model.name}/infer", _json_text(body)))
 
 
 def v2_binary(statements: list[Statement], target: Target) -> Outcome:
@@ -165,7 +189,7 @@ def v2_binary(statements: list[Statement], target: Target) -> Outcome:
     event["headers"].update(
         {"content-type": "application/octet-stream", "inference-header-content-length": str(len(header.encode()))}
     )
-    return _http(target.handler, event)
+    return _http(target, event)
 
 
 def csv_text(statements: list[Statement]) -> bytes:
@@ -210,21 +234,21 @@ def _table(statements: list[Statement], typing: str) -> pa.Table:
 def _score_file(data: bytes, fmt: str, target: Target) -> Outcome:
 
     from lambda_function.files.file_scoring import score_statements
-    from lambda_function.files.statements import InputError
+    from lambda_function.files.statements import InputError, local_opener
+    from lambda_function.monitoring.capture import FileCapture
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"statements.{fmt}"
         path.write_bytes(data)
-        from lambda_function.files.statements import local_opener
-
+        capture = FileCapture(target.model, "batch", str(path), folder)
         try:
-            scored = score_statements(target.model, local_opener(path), fmt)
+            scored = score_statements(target.model, local_opener(path), fmt, capture=capture)
         except InputError as error:
             return Refused(str(error))
     if scored.customers != 1:
         return Refused(f"not scored: {scored.skipped}")
     [probability] = scored.predictions["prediction"].to_pylist()
-    return Scored(probability)
+    return _scored(probability, pa.concat_tables(capture.tables))
 
 
 def csv_file(statements: list[Statement], target: Target) -> Outcome:
@@ -248,7 +272,7 @@ def dataset_job(statements: list[Statement], target: Target) -> Outcome:
     from amex_scoring.dataset import score_dataset
     from lambda_function.dataset.reduce import JobFailed
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, _environment(CAPTURE_URI=str(Path(folder) / "captures")):
         (Path(folder) / "in").mkdir()
         (Path(folder) / "in" / "a.parquet").write_bytes(parquet_bytes(statements, "typed"))
         try:
@@ -258,10 +282,17 @@ def dataset_job(statements: list[Statement], target: Target) -> Outcome:
             return Refused(json.dumps(summary.get("problems", summary)))
         parts = pq.read_table(Path(folder) / "out" / "part-00000.parquet")
         summary = json.loads((Path(folder) / "out" / "_SUMMARY.json").read_text())
-    if parts.num_rows != 1:
+        captured = ds.dataset(Path(folder) / "captures", format="parquet").to_table() if parts.num_rows else None
+    if parts.num_rows != 1 or captured is None:
         return Refused(f"not scored: {summary.get('customers_skipped', summary)}")
     [probability] = parts["prediction"].to_pylist()
-    return Scored(probability)
+    return _scored(probability, captured)
+
+
+@contextlib.contextmanager
+def _environment(**variables: str) -> Iterator[None]:
+    with mock.patch.dict(os.environ, variables):
+        yield
 
 
 PATHS: dict[str, Callable[[list[Statement], Target], Outcome]] = {

@@ -1,4 +1,5 @@
 """One customer, one answer, on every path (lambda_function/core/rules.py is the one home of the rules).
+The answer includes what the path's capture record says of the inputs (imputed, unseen).
 
 Generated customers, edge cases included, go through every path a customer can take
 (tests/paths.py: /v1 object and batch, V2 JSON and binary, CSV, Parquet in four column typings,
@@ -89,6 +90,8 @@ def test_a_customer_gets_one_answer_on_every_path(
     assert len(kinds) == 1, _describe(outcomes)
     if kinds == {Scored}:
         assert len({outcome.probability for outcome in outcomes.values()}) == 1, _describe(outcomes)  # type: ignore[union-attr]
+        # what every path's capture record says was imputed and unseen: one rule of what is missing
+        assert len(set(outcomes.values())) == 1, _describe(outcomes)
         return
     for name, outcome in outcomes.items():
         assert isinstance(outcome, Refused)
