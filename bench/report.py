@@ -237,6 +237,7 @@ def render(r: dict[str, Any], quick: bool = False) -> str:
     lines += _v2(r.get("v2"))
     lines += _dataset(r.get("dataset"))
     lines += _memory(r.get("memory"))
+    lines += _capture(r.get("capture"))
     if cold:
         lines += [
             "",
@@ -451,6 +452,39 @@ def _memory(found: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _capture(found: dict[str, Any] | None) -> list[str]:
+    if not found:
+        return []
+    lines = [
+        "",
+        "## Capture and the monitor job (issue #31)",
+        "",
+        "`bench/capture_worker.py`. The HTTP function's handler in process, on /v1 events of 1 and 1000 customers "
+        f"({found['model_inputs']} model inputs), without capture and with it, in alternating blocks; each side "
+        "leaves the same gap after each answer (with capture: the records built and written to a folder, as the "
+        "delivery extension does after the answer; without: idle, as any gap slows the next request on this "
+        f"machine). Median of {found['runs']} processes' medians.",
+        "",
+        "| customers | answer without | answer with capture | added | delivery after the answer |",
+        "|---|---|---|---|---|",
+    ]
+    for size, o in found["overhead"].items():
+        added = o["on"] - o["off"]
+        lines.append(
+            f"| {size} | {o['off']:.3f} ms | {o['on']:.3f} ms | {added:+.3f} ms ({added / o['off'] * 100:+.1f}%) | "
+            f"{o['delivery']:.2f} ms |"
+        )
+    m = found["monitor"]
+    lines += [
+        "",
+        f"The monitor (`summarise`, what `amex-scoring monitor` and the monitor function run) on {m['records']:,} "
+        "capture records written as the HTTP path writes them (every input, as received and as used), against the "
+        f"committed model's reference: **{m['seconds']:.1f} s**, peak memory **{m['peak_rss_mb']:.0f} MB** "
+        f"(median of {len(m['seconds_all'])} processes: {', '.join(f'{s:.2f}' for s in m['seconds_all'])} s).",
+    ]
+    return lines
+
+
 def _goals(r: dict[str, Any]) -> list[str]:
     rows = []
 
@@ -524,6 +558,20 @@ def _goals(r: dict[str, Any]) -> list[str]:
             "≤ 50 MB",
             f"{grown:+.1f} MB",
             grown <= 50,
+        )
+    capture = r.get("capture")
+    if capture:
+        one, big = capture["overhead"]["1"], capture["overhead"]["1000"]
+        added = one["on"] - one["off"]
+        add("capture's cost to a one-customer answer, p50 (#31)", "≤ 1 ms", f"{added:+.3f} ms", added <= 1)
+        share = (big["on"] - big["off"]) / big["off"] * 100
+        add("capture's cost to a 1000-customer answer, p50 (#31)", "≤ 5%", f"{share:+.1f}%", share <= 5)
+        m = capture["monitor"]
+        add(
+            f"monitor on {m['records']:,} captured decisions (#31)",
+            "≤ 30 s, ≤ 1 GB",
+            f"{m['seconds']:.1f} s, {m['peak_rss_mb']:.0f} MB",
+            m["seconds"] <= 30 and m["peak_rss_mb"] <= 1024,
         )
     http = r.get("http")
     if http:

@@ -512,6 +512,52 @@ def bench_memory(model: Path, runs: int) -> dict[str, Any]:
     }
 
 
+def _capture_worker(*args: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.capture_worker", *args]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=3600)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def bench_capture(model: Path, quick: bool) -> dict[str, Any]:
+    """#31's goals (bench/capture_worker.py): what capture adds to an answer, each run a fresh
+    process; the monitor on 1,000,000 captured decisions, each run a fresh process. The monitor
+    runs with the committed model, which has the training reference drift is measured against."""
+    runs = 1 if quick else 3
+    log(f"capture: the answer with and without it, and the delivery after it x{runs}")
+    found = [_capture_worker("overhead", "--model", str(model)) for _ in range(runs)]
+    sizes = [size for size in found[0] if size != "model_inputs"]
+    overhead = {size: {k: median([run[size][k] for run in found]) for k in found[0][size]} for size in sizes}
+    records = 100_000 if quick else 1_000_000
+    with_reference = ROOT / "model"
+    captures = CACHE / f"captures-{records}-{_code_key('lambda_function/monitoring/capture.py')}"
+    if not captures.is_dir():
+        log(f"writing {records:,} capture records to {captures}")
+        _capture_worker(
+            "captures", "--model", str(with_reference), "--captures", str(captures), "--records", str(records)
+        )
+    log(f"monitor on {records:,} captured decisions x{runs}")
+    monitored = [
+        _capture_worker("monitor", "--model", str(with_reference), "--captures", str(captures)) for _ in range(runs)
+    ]
+    return {
+        "runs": runs,
+        "model_inputs": found[0]["model_inputs"],
+        "overhead": overhead,
+        "monitor": {
+            "records": records,
+            "seconds": median([m["seconds"] for m in monitored]),
+            "peak_rss_mb": median([m["peak_rss_mb"] for m in monitored]),
+            "seconds_all": [round(m["seconds"], 2) for m in monitored],
+        },
+    }
+
+
+def _code_key(*paths: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(b"".join((ROOT / path).read_bytes() for path in paths)).hexdigest()[:12]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small inputs, one run each: a smoke test")
@@ -541,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     results["v2"] = bench_v2(model, args.quick)
     results["dataset"] = bench_dataset(model, args.quick)
     results["memory"] = bench_memory(model, 1 if args.quick else 3)
+    results["capture"] = bench_capture(model, args.quick)
     results["cold_start"] = bench_cold_start(legacy, 2 if args.quick else 5)
     log("as Lambda runs it: the runtime interface client behind the emulator, against in process")
     # 20,000 customers, as the S3 section: through moto, a 100,000-customer file takes about a minute a call

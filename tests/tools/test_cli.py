@@ -364,6 +364,7 @@ def test_local_s3_serves_what_the_events_name_and_writes_the_env_file(statements
             "incoming/2026/11/statements.csv.gz",
             "incoming/statements 2026-11+été.parquet",
             "jobs/2026-11.json",
+            "labels/2026-11.csv",
         ]
         stored = s3.get_object(Bucket=BUCKET, Key="incoming/statements 2026-11+été.parquet")["Body"].read()
         assert stored == statements_file.read_bytes()
