@@ -43,8 +43,7 @@ def monitor_report(
 
 def run_monitor(loaded: Loaded, out: str, day: dt.date | None = None, labels_uri: str | None = None) -> dict[str, Any]:
     settings = loaded.settings
-    if settings.capture_uri is None:
-        raise ValueError("CAPTURE_URI must name where the captures land (an s3:// prefix)")
+    assert settings.capture_uri is not None, "monitor_handler does not start without it"
     report = monitor_report(loaded.model, settings.capture_uri, out, (day, day), labels_uri, settings.max_outcome_drop)
     emit_metrics(report)
     written = report["written"]
