@@ -13,11 +13,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from lambda_function.core.artifacts import write_model_directory
 from lambda_function.core.drift import build_reference
 from lambda_function.core.scoring import Model
 from lambda_function.files.file_scoring import score_statements
 from lambda_function.files.reading import InputError, input_format, local_opener
+from lambda_function.monitoring.capture import FileCapture
 
 from .model_readme import write_model_readme
 
@@ -32,15 +36,24 @@ def reference_from_statements(model: Model, data: str | Path) -> tuple[dict[str,
         raise InputError(f"{path}: expected a .parquet, .csv or .csv.gz statements file")
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
-    scored = score_statements(model, local_opener(str(path)), fmt)
+    capture = FileCapture(model, "batch", str(path), "never written")  # its records name what was imputed
+    scored = score_statements(model, local_opener(str(path)), fmt, capture=capture)
     if scored.customers < MIN_CUSTOMERS:
         raise InputError(
             f"{path}: {scored.customers} customers could be scored; a drift reference needs at least {MIN_CUSTOMERS}"
         )
     categories = {name: len(vocabulary.categories) for name, vocabulary in model.pipeline.vocabularies.items()}
-    reference = build_reference(scored.drift_inputs, categories)
+    reference = build_reference(scored.drift_inputs, categories, _missing_shares(model, capture, scored.customers))
     created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return reference, {"data": path.name, "customers": reference["customers"], "created": created}
+
+
+def _missing_shares(model: Model, capture: FileCapture, customers: int) -> dict[str, float]:
+    """Each input's share of customers whose value was missing and imputed: what the monitor
+    counts in a window's captures, counted the same way here."""
+    imputed = pc.list_flatten(pa.concat_tables(capture.tables)["imputed"])
+    counts = {row["values"]: row["counts"] for row in pc.value_counts(imputed).to_pylist()} if len(imputed) else {}
+    return {name: counts.get(name, 0) / customers for name in model.inputs}
 
 
 def add_reference(model_dir: str | Path, data: str | Path) -> dict[str, Any]:

@@ -132,3 +132,25 @@ def test_the_report_renders_its_plots_in_a_real_browser(book: dict[str, Path], t
     assert count(pixels, BLUE) > 5000, "the bars and the calibration dots did not render"
     assert count(pixels, ORANGE) > 500, "training's bars and the drift threshold did not render"
     assert np.any(pixels != 255)
+
+
+def test_a_reference_made_from_statements_records_the_missing_rates_the_monitor_counts(
+    book: dict[str, Path], tmp_path: Path
+) -> None:
+    """`amex-scoring reference` (and import-legacy --reference-data) counts training's missing
+    rates as the monitor counts a window's: on the same statements, the two agree."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(MODEL.uri, model)
+    assert main(["reference", "--model", str(model), "--data", str(book["statements"])]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAPTURE_URI", str(tmp_path / "captures"))
+        assert main(["score", "--model", str(model), str(book["statements"]), str(tmp_path / "p.parquet")]) == 0
+    argv = ["monitor", "--model", str(model), "--captures", str(tmp_path / "captures"), "--out", str(tmp_path / "o")]
+    assert main(argv) == 0
+    missing = json.loads((tmp_path / "o" / "report.json").read_text())["missing"]
+    assert any(entry["rate"] > 0 for entry in missing.values())
+    for name, entry in missing.items():
+        assert entry["rate"] == pytest.approx(entry["training"], abs=1e-6), name
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["drift"]["max_psi"] < 1e-6  # its own population
