@@ -15,16 +15,20 @@ import copy
 import datetime as dt
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import boto3
+import httpx
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from helpers import EVENTS, get, invoke_with, keys_in, upload
+from helpers import EVENTS, SYNTHETIC_MODEL, get, invoke_with, keys_in, served, upload
 from serving import LOADED, http_handler
 
 from amex_scoring.events import http_api_v2, statements_csv, v2_infer
@@ -204,3 +208,23 @@ def test_a_delivery_that_fails_is_logged_with_its_records_and_the_answer_stands(
     )
     [metric] = [line for line in lines if "CaptureRecordsUndelivered" in line]
     assert metric["CaptureRecordsUndelivered"] == [3.0]
+
+
+def test_serve_and_invoke_write_the_records_locally(customers: list[dict[str, Any]], tmp_path: Path) -> None:
+    """`amex-scoring serve` delivers from its background thread (every second); `invoke` when it ends."""
+    with served(SYNTHETIC_MODEL, {"CAPTURE_URI": str(tmp_path / "serve")}) as (url, _):
+        answer = httpx.post(f"{url}/v1/predict", json={"customers": customers}).json()
+        deadline = time.monotonic() + 10
+        while not list((tmp_path / "serve").rglob("*.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    found = records(tmp_path / "serve")
+    assert {(r["customer_ID"], r["probability"]) for r in found} == {
+        (p["customer_ID"], p["probability"]) for p in answer["predictions"]
+    }
+    command = [sys.executable, "-m", "amex_scoring.cli", "invoke", "--event", str(EVENTS / "api-predict-batch.json")]
+    command += ["--model", str(SYNTHETIC_MODEL)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "CAPTURE_URI": str(tmp_path / "invoke")}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(records(tmp_path / "invoke")) == 3
